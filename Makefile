@@ -1,0 +1,41 @@
+# Two commands do all set-up: `make demo` (main job) and `make test` (the test suite).
+# Both create the virtual environment on first use and reuse it afterwards; it is
+# refreshed only when pyproject.toml changes.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.torchgeo-lsr-installed
+OUT ?= outputs/demo
+
+.PHONY: venv demo test lint clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x "$(BIN)/python" ]; then \
+	  found=; \
+	  for p in $(PYTHON) python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 python3.13 python3; do \
+	    if command -v "$$p" >/dev/null 2>&1 && "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then found=$$p; break; fi; \
+	  done; \
+	  if [ -z "$$found" ]; then echo "error: no Python >= 3.12 found; run 'make PYTHON=/path/to/python3.12 ...'" >&2; exit 1; fi; \
+	  echo "Creating $(VENV) with $$found"; \
+	  "$$found" -m venv "$(VENV)"; \
+	fi
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/torchgeo-lsr demo --out $(OUT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy torchgeo_lsr
+
+test: lint
+	$(BIN)/pytest
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,301 @@
+"""Fused, chunked forward and backward of the QR and RQ losses.
+
+Written as autograd ops, these losses make about fifteen passes over the whole
+(B, C, H, W) batch forward, and as many again backward; on a CPU each pass is bound by
+memory bandwidth. Here the work runs block by block over chunks small enough to stay in
+cache, and the backward is written out by hand, so QR and RQ cost about as much as
+cross-entropy. On other devices the whole batch is one chunk.
+
+Notation (per instance i, class l; ``q̄`` the per-class mean of q, ``ψ_i`` the sum of
+the raw prior row, ``p̂ = max(p, eps ψ) / ψ`` the floored, normalised prior):
+
+* ``lv = log max(p, eps ψ) - log q̄ = log p̂ + log ψ - log q̄``;
+* ``Z = Σ_l exp(u + lv)`` with ``u = log q``, and ``r = exp(u + lv) / Z`` (eq. 3);
+* RQ: ``f = Σ_l r lv - log Z``; ``∂f/∂u = g - r``, ``∂f/∂lv = g``, ``g = r (lv - Σ r lv)``;
+* QR, KL form: ``f = log Z - Σ_l q lv``; ``∂f/∂u = r - q lv``, ``∂f/∂lv = r - q``;
+* QR, free-energy form: ``f = log ψ - Σ_l q lv``; ``∂f/∂u = -q lv``, ``∂f/∂lv = -q``;
+* the denominator: ``∂f/∂log q̄_l = -Σ_i ∂f/∂lv_il``, and ``∂log q̄_l/∂u_il = q_il/S_l``.
+
+These use ``Σ_l q_il = 1``; gradients with respect to ``u`` may differ from autograd of
+the textbook formulas by multiples of ``q_i``, which vanish for any parametrisation that
+keeps q normalised (log-softmax, output smoothing).
+"""
+
+import math
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+from torch.autograd.function import FunctionCtx
+
+__all__ = ('ImpliedPosteriorLoss', 'Kind', 'prior_problems')
+
+Kind = Literal['rq', 'qr_kl', 'qr_free_energy']
+
+#: Elements per chunk on the CPU: the few live temporaries of a chunk fit in L2 cache.
+CPU_CHUNK_ELEMENTS = 1 << 19
+
+
+def prior_problems(prior: Tensor, valid: Tensor | None) -> Tensor:
+    """Flag valid instances whose prior row cannot be normalised.
+
+    Args:
+        prior: prior beliefs, classes on dim 1.
+        valid: None, or instance validity broadcastable as (B, 1, ...).
+
+    Returns:
+        A boolean tensor (B, 1, ...), True where a valid row has a negative, NaN or
+        infinite value, or sums to zero.
+    """
+    total = prior.sum(1, keepdim=True)
+    # amin is NaN where a row holds NaN, and the total is inf where it holds inf.
+    bad = ~((prior.amin(1, keepdim=True) >= 0) & (total > 0) & (total < math.inf))
+    return bad if valid is None else bad & valid
+
+
+def _prior_stats(prior: Tensor, prior_sum: Tensor, valid: Tensor | None) -> Tensor:
+    """Smallest entry, smallest and largest row sum of a chunk, over valid instances.
+
+    NaN values propagate into the statistics, so one look at them tells whether the
+    chunk is valid (see :func:`prior_problems` for the per-row check).
+
+    Args:
+        prior: a chunk of the prior, (b, C, l).
+        prior_sum: its sum over classes, (b, 1, l).
+        valid: None or the chunk's validity, (b, 1, l).
+
+    Returns:
+        ``[smallest entry, smallest row sum, largest row sum]``.
+    """
+    if valid is None:
+        return torch.stack([prior.amin(), prior_sum.amin(), prior_sum.amax()])
+    return torch.stack(
+        [
+            torch.where(valid, prior.amin(1, keepdim=True), math.inf).amin(),
+            torch.where(valid, prior_sum, math.inf).amin(),
+            torch.where(valid, prior_sum, 0.0).amax(),
+        ]
+    )
+
+
+def _chunks(
+    batch: int, length: int, num_classes: int, device: torch.device
+) -> list[tuple[slice, slice]]:
+    """Split a (B, C, L) tensor into blocks of about ``CPU_CHUNK_ELEMENTS``.
+
+    Args:
+        batch: B.
+        length: L (all instance dims after the batch dim, flattened).
+        num_classes: C.
+        device: where the tensors live.
+
+    Returns:
+        (batch slice, length slice) pairs covering the tensor.
+    """
+    if device.type != 'cpu' or batch * length * num_classes <= CPU_CHUNK_ELEMENTS:
+        return [(slice(None), slice(None))]
+    per_item = num_classes * length
+    if per_item <= CPU_CHUNK_ELEMENTS:
+        step = max(1, CPU_CHUNK_ELEMENTS // per_item)
+        return [(slice(b, b + step), slice(None)) for b in range(0, batch, step)]
+    step = max(1, CPU_CHUNK_ELEMENTS // num_classes)
+    return [
+        (slice(b, b + 1), slice(i, i + step))
+        for b in range(batch)
+        for i in range(0, length, step)
+    ]
+
+
+class ImpliedPosteriorLoss(torch.autograd.Function):
+    """Sum over valid instances of the RQ or QR loss, with a hand-written backward.
+
+    ``forward(log_q, log_mass, prior, valid, kind, eps, divisor)``:
+
+    * ``log_q``: (B, C, L) log-probabilities;
+    * ``log_mass``: (C,) log of the per-class denominator ``log q̄``, or None to
+      compute it from this batch (the gradient through it is then included);
+    * ``prior``: (B, C, L) non-negative prior of any scale (validated here);
+    * ``valid``: None or (B, 1, L) bool;
+    * ``kind``: a :data:`Kind`; ``eps``: floor for the normalised prior;
+    * ``divisor``: the sum over valid instances is divided by this.
+
+    Returns the sum of per-instance losses over valid instances, over ``divisor``.
+    Dividing here, not in autograd, saves a pass in the backward, whose incoming
+    gradient is then usually 1.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        log_q: Tensor,
+        log_mass: Tensor | None,
+        prior: Tensor,
+        valid: Tensor | None,
+        kind: Kind,
+        eps: float,
+        divisor: float,
+    ) -> Tensor:
+        """Compute the summed loss; see the class docstring."""
+        batch, num_classes, length = log_q.shape
+        dtype = log_q.dtype
+        chunks = _chunks(batch, length, num_classes, log_q.device)
+        internal = log_mass is None
+        valids = [None if valid is None else valid[bs, :, ls] for bs, ls in chunks]
+
+        # Pass 1: check the prior, exponentiate, and total q per class.
+        qs, prior_sums, stats = [], [], []
+        class_sum = log_q.new_zeros(num_classes)
+        for (bs, ls), v in zip(chunks, valids, strict=True):
+            p = prior[bs, :, ls].to(dtype)
+            prior_sum = p.sum(1, keepdim=True)
+            stats.append(_prior_stats(p, prior_sum, v))
+            q = log_q[bs, :, ls].exp()
+            if v is not None:
+                q = torch.where(v, q, 0.0)
+            if internal or kind != 'rq':
+                class_sum += q.sum((0, 2))
+            qs.append(q)
+            prior_sums.append(prior_sum)
+        smallest, sum_min, sum_max = torch.stack(stats).T.tolist()
+        smallest, sum_min, sum_max = min(smallest), min(sum_min), max(sum_max)
+        if not (smallest >= 0 and sum_min > 0 and sum_max < math.inf):
+            bad = prior_problems(prior.to(dtype), valid)
+            raise ValueError(
+                f'invalid prior at {int(bad.sum())} valid instance(s): priors must be '
+                'finite, non-negative and not all zero; exclude nodata pixels with '
+                '`mask`'
+            )
+
+        count = float(batch * length if valid is None else int(valid.sum()))
+        if internal:
+            if count == 0:
+                log_mass = log_q.new_zeros(num_classes)
+            elif bool((class_sum < torch.finfo(dtype).tiny).any()):
+                # exp underflowed for a whole class: take its total in log space.
+                masked = (
+                    log_q if valid is None else log_q.masked_fill(~valid, -math.inf)
+                )
+                log_mass = torch.logsumexp(masked, (0, 2)) - math.log(count)
+                class_sum = log_mass.exp() * count
+            else:
+                log_mass = class_sum.log() - math.log(count)
+        assert log_mass is not None
+        log_w = -log_mass.to(dtype)
+        shift = float(log_w.max())
+        # Weights scaled so that the largest is 1: r, Z-ratios and the losses do not
+        # change (the free energy adds the shift back) and nothing overflows.
+        w = (log_w - shift).exp().view(1, -1, 1)
+        # Flooring is a no-op when every valid entry is at least eps times every sum
+        # (smoothed priors); then the prior need not be copied.
+        floor = not smallest >= eps * sum_max
+        lowest = eps * sum_min if floor else smallest
+        # log(prior * w) is finite when the product cannot underflow; else add logs.
+        log_of_product = lowest * float(w.min()) > 4 * torch.finfo(dtype).tiny
+
+        # Pass 2: the loss, keeping what the backward needs (``lv`` is shifted:
+        # lv - shift).
+        total = log_q.new_zeros(())
+        kept: list[tuple[Tensor, ...]] = []
+        r_sum = log_q.new_zeros(num_classes)
+        for (bs, ls), v, q, prior_sum in zip(
+            chunks, valids, qs, prior_sums, strict=True
+        ):
+            p = prior[bs, :, ls].to(dtype)
+            base = torch.maximum(p, prior_sum * eps) if floor else p
+            weighted = None
+            if log_of_product:
+                weighted = base.mul_(w) if floor else base * w
+                lv = weighted.log()
+            else:
+                lv = base.log().add_(log_w.view(1, -1, 1) - shift)
+            if kind == 'qr_free_energy':
+                per_instance = prior_sum.log() - (q * lv).sum(1, keepdim=True) - shift
+                kept.append((q, lv))
+            else:
+                if weighted is None:
+                    weighted = base.mul_(w) if floor else base * w
+                z = weighted.mul_(q)
+                z_sum = z.sum(1, keepdim=True)
+                r = z.div_(z_sum)
+                log_z = z_sum.log_()
+                r_sum += (r if v is None else torch.where(v, r, 0.0)).sum((0, 2))
+                if kind == 'rq':
+                    r_lv = r * lv
+                    r_lv_sum = r_lv.sum(1, keepdim=True)
+                    per_instance = r_lv_sum - log_z
+                    kept.append((q, r, r_lv, r_lv_sum))
+                else:
+                    per_instance = log_z - (q * lv).sum(1, keepdim=True)
+                    kept.append((q, r, lv))
+            if v is not None:
+                per_instance = torch.where(v, per_instance, 0.0)
+            total += per_instance.sum()
+
+        ctx.divisor = divisor  # type: ignore[attr-defined]
+        ctx.chunks = chunks  # type: ignore[attr-defined]
+        ctx.valid = valid  # type: ignore[attr-defined]
+        ctx.valids = valids  # type: ignore[attr-defined]
+        ctx.kind = kind  # type: ignore[attr-defined]
+        ctx.internal = internal  # type: ignore[attr-defined]
+        ctx.shape = log_q.shape  # type: ignore[attr-defined]
+        ctx.class_sum = class_sum  # type: ignore[attr-defined]
+        ctx.kept = kept  # type: ignore[attr-defined]
+        ctx.r_sum = r_sum  # type: ignore[attr-defined]
+        return total / divisor
+
+    @staticmethod
+    def backward(ctx: Any, grad_total: Tensor) -> tuple[Tensor | None, ...]:
+        """Gradients for ``log_q`` and ``log_mass``; see the module docstring."""
+        kind: Kind = ctx.kind
+        internal: bool = ctx.internal
+        class_sum: Tensor = ctx.class_sum
+        grad_log_q = grad_total.new_empty(ctx.shape)
+        outs = [grad_log_q[bs, :, ls] for bs, ls in ctx.chunks]
+
+        def denominator_scale(neg_dlv_sum: Tensor) -> Tensor:
+            # ∂log q̄_l / ∂u_il = q_il / S_l for the batch's own denominator.
+            scale = torch.where(class_sum > 0, neg_dlv_sum / class_sum, 0.0)
+            return scale.view(1, -1, 1)
+
+        if kind == 'qr_free_energy':
+            # ∂f/∂lv = -q, so -Σ_i ∂f/∂lv = S; with the batch's own denominator the
+            # two terms add up to q (1 - lv).
+            neg_dlv_sum = class_sum
+            for out, (q, lv) in zip(outs, ctx.kept, strict=True):
+                if internal:
+                    torch.addcmul(q, q, lv, value=-1, out=out)
+                else:
+                    torch.mul(q, lv, out=out).neg_()
+        elif kind == 'qr_kl':
+            # ∂f/∂lv = r - q, whose class sums are known from the forward pass.
+            neg_dlv_sum = class_sum - ctx.r_sum
+            scale = denominator_scale(neg_dlv_sum) if internal else None
+            for out, (q, r, lv) in zip(outs, ctx.kept, strict=True):
+                factor = lv if scale is None else lv - scale
+                torch.addcmul(r, q, factor, value=-1, out=out)
+        else:
+            # d_u = r (lv - Σ r lv) - r = ∂f/∂lv - r, kept until the class sums of
+            # ∂f/∂lv are complete.
+            d_us = []
+            d_u_sum = grad_total.new_zeros(ctx.shape[1])
+            for v, (_, r, r_lv, r_lv_sum) in zip(ctx.valids, ctx.kept, strict=True):
+                d_u = torch.addcmul(r_lv, r, r_lv_sum + 1, value=-1)
+                if v is not None:
+                    d_u = torch.where(v, d_u, 0.0)
+                d_u_sum += d_u.sum((0, 2))
+                d_us.append(d_u)
+            neg_dlv_sum = -(d_u_sum + ctx.r_sum)
+            scale = denominator_scale(neg_dlv_sum) if internal else None
+            for out, (q, *_), d_u in zip(outs, ctx.kept, d_us, strict=True):
+                if scale is None:
+                    out.copy_(d_u)
+                else:
+                    torch.addcmul(d_u, q, scale, out=out)
+        if ctx.valid is not None:
+            grad_log_q.masked_fill_(~ctx.valid, 0.0)
+        scale = grad_total / ctx.divisor
+        if grad_log_q.device.type != 'cpu' or float(scale) != 1:
+            grad_log_q.mul_(scale)
+        if ctx.internal:
+            return grad_log_q, None, None, None, None, None, None
+        return grad_log_q, neg_dlv_sum * scale, None, None, None, None, None
