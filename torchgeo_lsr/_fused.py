@@ -32,6 +32,9 @@ __all__ = ('ImpliedPosteriorLoss', 'Kind', 'prior_problems')
 
 Kind = Literal['rq', 'qr_kl', 'qr_free_energy']
 
+#: Margin above the smallest normal number below which values count as underflowed.
+_UNDERFLOW = 2.0**20
+
 #: Elements per chunk on the CPU: the few live temporaries of a chunk fit in L2 cache.
 CPU_CHUNK_ELEMENTS = 1 << 19
 
@@ -106,6 +109,115 @@ def _chunks(
     ]
 
 
+def _log_space_total(
+    kind: Kind,
+    log_q: Tensor,
+    log_mass: Tensor | None,
+    prior: Tensor,
+    valid: Tensor | None,
+    eps: float,
+    count: float,
+) -> Tensor:
+    """The summed loss from the textbook formulas in log space, as autograd ops.
+
+    Slower than the fused path but exact over any range of values; used when the
+    fused path would under- or overflow (for example a collapsed class).
+
+    Args:
+        kind: which loss.
+        log_q: (B, C, L) log-probabilities.
+        log_mass: (C,) ``log q̄``, or None for this batch's own.
+        prior: (B, C, L) validated prior.
+        valid: None or (B, 1, L) validity.
+        eps: floor for the normalised prior (a negligible one for RQ).
+        count: number of valid instances.
+
+    Returns:
+        The sum of the per-instance losses over valid instances.
+    """
+    dtype = log_q.dtype
+    prior = prior.to(dtype)
+    if valid is not None:
+        prior = torch.where(valid, prior, 1.0)
+        log_q = torch.where(valid, log_q, -math.log(log_q.shape[1]))
+    floor = torch.finfo(dtype).tiny if kind == 'rq' else eps
+    log_p = (prior / prior.sum(1, keepdim=True)).clamp_min(floor).log()
+    if log_mass is None:
+        masked = log_q if valid is None else log_q.masked_fill(~valid, -math.inf)
+        log_mass = torch.logsumexp(masked, (0, 2)) - math.log(max(count, 1.0))
+    a = log_p - log_mass.view(1, -1, 1)
+    if kind == 'qr_free_energy':
+        per_instance = -(log_q.exp() * a).sum(1, keepdim=True)
+    else:
+        log_r = torch.log_softmax(log_q + a, 1)
+        if kind == 'rq':
+            per_instance = (log_r.exp() * (log_r - log_q)).sum(1, keepdim=True)
+        else:
+            per_instance = (log_q.exp() * (log_q - log_r)).sum(1, keepdim=True)
+    if valid is not None:
+        per_instance = torch.where(valid, per_instance, 0.0)
+    return per_instance.sum()
+
+
+def _fall_back(
+    ctx: Any,
+    log_q: Tensor,
+    log_mass: Tensor | None,
+    prior: Tensor,
+    valid: Tensor | None,
+    kind: Kind,
+    eps: float,
+    count: float,
+) -> Tensor:
+    """Compute the loss with :func:`_log_space_total`, recording a graph for backward.
+
+    Args:
+        ctx: the autograd context.
+        log_q: (B, C, L) log-probabilities.
+        log_mass: (C,) ``log q̄``, or None for this batch's own.
+        prior: (B, C, L) validated prior.
+        valid: None or (B, 1, L) validity.
+        kind: which loss.
+        eps: floor for the normalised prior.
+        count: number of valid instances.
+
+    Returns:
+        The loss divided by ``ctx.divisor``.
+    """
+    with torch.enable_grad():
+        leaves = [log_q.detach().requires_grad_()]
+        if log_mass is not None:
+            leaves.append(log_mass.detach().requires_grad_())
+        total = _log_space_total(
+            kind,
+            leaves[0],
+            leaves[1] if log_mass is not None else None,
+            prior,
+            valid,
+            eps,
+            count,
+        )
+    ctx.fallback = (total, leaves)
+    result: Tensor = total.detach() / ctx.divisor
+    return result
+
+
+def _fall_back_backward(ctx: Any, grad_total: Tensor) -> tuple[Tensor | None, ...]:
+    """Backward of :func:`_fall_back` through its recorded graph.
+
+    Args:
+        ctx: the autograd context.
+        grad_total: incoming gradient.
+
+    Returns:
+        Gradients for the inputs of :class:`ImpliedPosteriorLoss`.
+    """
+    total, leaves = ctx.fallback
+    grads = torch.autograd.grad(total, leaves, grad_total / ctx.divisor)
+    grad_log_mass = grads[1] if len(grads) > 1 else None
+    return grads[0], grad_log_mass, None, None, None, None, None
+
+
 class ImpliedPosteriorLoss(torch.autograd.Function):
     """Sum over valid instances of the RQ or QR loss, with a hand-written backward.
 
@@ -167,16 +279,16 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
             )
 
         count = float(batch * length if valid is None else int(valid.sum()))
+        tiny = torch.finfo(dtype).tiny
+        ctx.divisor = divisor  # type: ignore[attr-defined]
+        ctx.fallback = None  # type: ignore[attr-defined]
         if internal:
             if count == 0:
                 log_mass = log_q.new_zeros(num_classes)
-            elif bool((class_sum < torch.finfo(dtype).tiny).any()):
-                # exp underflowed for a whole class: take its total in log space.
-                masked = (
-                    log_q if valid is None else log_q.masked_fill(~valid, -math.inf)
-                )
-                log_mass = torch.logsumexp(masked, (0, 2)) - math.log(count)
-                class_sum = log_mass.exp() * count
+            elif bool((class_sum < _UNDERFLOW * tiny).any()):
+                # A class whose probabilities underflow everywhere (a collapsed
+                # class): beyond the range of the fast path.
+                return _fall_back(ctx, log_q, None, prior, valid, kind, eps, count)
             else:
                 log_mass = class_sum.log() - math.log(count)
         assert log_mass is not None
@@ -190,24 +302,33 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
         floor = not smallest >= eps * sum_max
         lowest = eps * sum_min if floor else smallest
         # log(prior * w) is finite when the product cannot underflow; else add logs.
-        log_of_product = lowest * float(w.min()) > 4 * torch.finfo(dtype).tiny
+        log_of_product = lowest * float(w.min()) > 4 * tiny
+        exact_log = smallest * float(w.min()) > 4 * tiny
 
         # Pass 2: the loss, keeping what the backward needs (``lv`` is shifted:
         # lv - shift).
         total = log_q.new_zeros(())
+        smallest_z_sums: list[Tensor] = []
         kept: list[tuple[Tensor, ...]] = []
         r_sum = log_q.new_zeros(num_classes)
         for (bs, ls), v, q, prior_sum in zip(
             chunks, valids, qs, prior_sums, strict=True
         ):
             p = prior[bs, :, ls].to(dtype)
-            base = torch.maximum(p, prior_sum * eps) if floor else p
-            weighted = None
-            if log_of_product:
-                weighted = base.mul_(w) if floor else base * w
-                lv = weighted.log()
+            if kind == 'rq':
+                # r is exact: where p = 0, r = 0 and 0 log 0 = 0, so RQ needs no
+                # floor (and equals cross-entropy for one-hot priors). The log is
+                # only kept finite there.
+                weighted = p * w
+                lv = weighted.log() if exact_log else weighted.clamp_min(tiny).log_()
             else:
-                lv = base.log().add_(log_w.view(1, -1, 1) - shift)
+                base = torch.maximum(p, prior_sum * eps) if floor else p
+                weighted = None
+                if log_of_product:
+                    weighted = base.mul_(w) if floor else base * w
+                    lv = weighted.log()
+                else:
+                    lv = base.log().add_(log_w.view(1, -1, 1) - shift)
             if kind == 'qr_free_energy':
                 per_instance = prior_sum.log() - (q * lv).sum(1, keepdim=True) - shift
                 kept.append((q, lv))
@@ -216,6 +337,9 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
                     weighted = base.mul_(w) if floor else base * w
                 z = weighted.mul_(q)
                 z_sum = z.sum(1, keepdim=True)
+                smallest_z_sums.append(
+                    (z_sum if v is None else torch.where(v, z_sum, math.inf)).amin()
+                )
                 r = z.div_(z_sum)
                 log_z = z_sum.log_()
                 r_sum += (r if v is None else torch.where(v, r, 0.0)).sum((0, 2))
@@ -230,8 +354,21 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
             if v is not None:
                 per_instance = torch.where(v, per_instance, 0.0)
             total += per_instance.sum()
+        if smallest_z_sums and not (
+            float(torch.stack(smallest_z_sums).amin()) > _UNDERFLOW * tiny
+        ):
+            # Some normaliser Z_i underflowed: the weights span too wide a range.
+            return _fall_back(
+                ctx,
+                log_q,
+                None if internal else log_mass,
+                prior,
+                valid,
+                kind,
+                eps,
+                count,
+            )
 
-        ctx.divisor = divisor  # type: ignore[attr-defined]
         ctx.chunks = chunks  # type: ignore[attr-defined]
         ctx.valid = valid  # type: ignore[attr-defined]
         ctx.valids = valids  # type: ignore[attr-defined]
@@ -246,6 +383,8 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_total: Tensor) -> tuple[Tensor | None, ...]:
         """Gradients for ``log_q`` and ``log_mass``; see the module docstring."""
+        if ctx.fallback is not None:
+            return _fall_back_backward(ctx, grad_total)
         kind: Kind = ctx.kind
         internal: bool = ctx.internal
         class_sum: Tensor = ctx.class_sum
