@@ -116,7 +116,10 @@ class TestReferenceVectors:
     def test_q_and_r(self) -> None:
         log_q, prior = reference_vectors()
         torch.testing.assert_close(
-            log_q.exp(), torch.tensor(EXPECTED_Q, dtype=torch.float64), atol=1e-6, rtol=0
+            log_q.exp(),
+            torch.tensor(EXPECTED_Q, dtype=torch.float64),
+            atol=1e-6,
+            rtol=0,
         )
         r = implied_posterior(log_q, prior).exp()
         torch.testing.assert_close(
@@ -382,7 +385,8 @@ class TestMaskAndFiniteness:
         other = LOSSES[name](y.log_softmax(1), garbage_prior, mask=mask)
         other.backward()
         torch.testing.assert_close(value, other)
-        assert y.grad is not None and x.grad is not None
+        assert y.grad is not None
+        assert x.grad is not None
         torch.testing.assert_close(x.grad, y.grad)
         assert (y.grad.movedim(1, -1)[~mask] == 0).all()
 
@@ -410,7 +414,8 @@ class TestMaskAndFiniteness:
         value = LOSSES[name](x.log_softmax(1), prior, mask=torch.zeros(3, 6, 5))
         value.backward()
         assert value.item() == 0
-        assert x.grad is not None and (x.grad == 0).all()
+        assert x.grad is not None
+        assert (x.grad == 0).all()
 
     @pytest.mark.parametrize('name', list(LOSSES))
     def test_zero_priors_give_finite_gradients(self, name: str) -> None:
@@ -421,7 +426,8 @@ class TestMaskAndFiniteness:
         value = LOSSES[name](x.log_softmax(1), one_hot)
         value.backward()
         assert torch.isfinite(value)
-        assert x.grad is not None and torch.isfinite(x.grad).all()
+        assert x.grad is not None
+        assert torch.isfinite(x.grad).all()
 
     @pytest.mark.parametrize('name', ['qr_kl', 'qr_free_energy', 'rq'])
     def test_collapsed_class_stays_finite(self, name: str) -> None:
@@ -432,7 +438,8 @@ class TestMaskAndFiniteness:
         value = LOSSES[name](x.log_softmax(1), prior)
         value.backward()
         assert torch.isfinite(value)
-        assert x.grad is not None and torch.isfinite(x.grad).all()
+        assert x.grad is not None
+        assert torch.isfinite(x.grad).all()
 
     @pytest.mark.parametrize('name', ['qr_kl', 'qr_free_energy', 'rq'])
     @pytest.mark.parametrize('external', [False, True])
@@ -531,7 +538,8 @@ class TestEMA:
         expected = qr_loss(logits.log_softmax(1), prior, 'kl', log_class_mass=mixed)
         torch.testing.assert_close(value, expected)
         value.backward()
-        assert x.grad is not None and torch.isfinite(x.grad).all()
+        assert x.grad is not None
+        assert torch.isfinite(x.grad).all()
         assert not loss.running_class_mass.requires_grad
 
     def test_eval_mode_does_not_update(self) -> None:
