@@ -21,7 +21,8 @@ neither in the mean nor in ``S_l``, and never produce NaN values or gradients.
 Which form matches TorchGeo: ``torchgeo.losses.QRLoss`` is the ``'free_energy'`` form
 of :func:`qr_loss` (the form behind all published land-cover numbers) and
 ``torchgeo.losses.RQLoss`` is :func:`rq_loss`; both up to their ``eps`` handling
-(TorchGeo adds ``eps`` inside the logs, we clamp the prior at ``eps``).
+(TorchGeo adds ``eps`` inside the logs; we floor the normalised prior at ``eps`` before
+its log, except in RQ, whose terms with a zero prior vanish exactly).
 """
 
 import math
@@ -537,7 +538,8 @@ def rq_loss(
         log_q: log-probabilities, (N, C) or (B, C, ...).
         prior: prior beliefs of the same shape; renormalised over classes.
         mask: optional instance validity.
-        eps: floor for the normalised prior before its log.
+        eps: accepted for a uniform signature: RQ uses the prior unfloored, since
+            classes with ``p = 0`` get ``r = 0`` and their terms vanish.
         log_class_mass: optional log denominator per class, shape (C,).
         distributed: reduce over all processes (None: automatic).
 
@@ -604,7 +606,7 @@ def nll_union_loss(
 
 
 class _PriorLoss(nn.Module):
-    """Common options of the loss modules."""
+    """Common options and call signature of the loss modules."""
 
     def __init__(
         self, *, eps: float = DEFAULT_EPS, distributed: bool | None = None
@@ -614,23 +616,15 @@ class _PriorLoss(nn.Module):
         Args:
             eps: floor for the normalised prior before its log.
             distributed: reduce over all processes (None: automatic).
-
-        Raises:
-            ValueError: If ``eps`` is not in (0, 1).
         """
         super().__init__()
-        if not 0 < eps < 1:
-            raise ValueError(f'eps must be in (0, 1), got {eps}')
+        _check_eps(eps)
         self.eps = eps
         self.distributed = distributed
 
     def extra_repr(self) -> str:
         """Options shown by ``repr``."""
         return f'eps={self.eps}'
-
-
-class CELoss(_PriorLoss):
-    """Module form of :func:`ce_loss`."""
 
     def forward(
         self, log_q: Tensor, prior: Tensor, mask: Tensor | None = None
@@ -640,11 +634,21 @@ class CELoss(_PriorLoss):
         Args:
             log_q: log-probabilities, (N, C) or (B, C, ...).
             prior: prior beliefs of the same shape.
-            mask: optional instance validity.
+            mask: optional instance validity, (N,) or (B, ...).
 
         Returns:
             The mean loss over valid instances.
         """
+        return self._compute(log_q, prior, mask)
+
+    def _compute(self, log_q: Tensor, prior: Tensor, mask: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+
+class CELoss(_PriorLoss):
+    """Module form of :func:`ce_loss`."""
+
+    def _compute(self, log_q: Tensor, prior: Tensor, mask: Tensor | None) -> Tensor:
         return ce_loss(
             log_q, prior, mask=mask, eps=self.eps, distributed=self.distributed
         )
@@ -653,19 +657,7 @@ class CELoss(_PriorLoss):
 class NLLUnionLoss(_PriorLoss):
     """Module form of :func:`nll_union_loss`."""
 
-    def forward(
-        self, log_q: Tensor, prior: Tensor, mask: Tensor | None = None
-    ) -> Tensor:
-        """Compute the loss.
-
-        Args:
-            log_q: log-probabilities, (N, C) or (B, C, ...).
-            prior: prior beliefs of the same shape.
-            mask: optional instance validity.
-
-        Returns:
-            The mean loss over valid instances.
-        """
+    def _compute(self, log_q: Tensor, prior: Tensor, mask: Tensor | None) -> Tensor:
         return nll_union_loss(
             log_q, prior, mask=mask, eps=self.eps, distributed=self.distributed
         )
@@ -813,36 +805,12 @@ class QRLoss(_ImpliedPosteriorLoss):
         """Options shown by ``repr``."""
         return f'form={self.form!r}, {super().extra_repr()}'
 
-    def forward(
-        self, log_q: Tensor, prior: Tensor, mask: Tensor | None = None
-    ) -> Tensor:
-        """Compute the loss.
-
-        Args:
-            log_q: log-probabilities, (N, C) or (B, C, ...).
-            prior: prior beliefs of the same shape.
-            mask: optional instance validity.
-
-        Returns:
-            The mean loss over valid instances.
-        """
+    def _compute(self, log_q: Tensor, prior: Tensor, mask: Tensor | None) -> Tensor:
         return self._loss(_qr_kind(self.form), log_q, prior, mask)
 
 
 class RQLoss(_ImpliedPosteriorLoss):
     """Module form of :func:`rq_loss`, with a batch or running (EMA) denominator."""
 
-    def forward(
-        self, log_q: Tensor, prior: Tensor, mask: Tensor | None = None
-    ) -> Tensor:
-        """Compute the loss.
-
-        Args:
-            log_q: log-probabilities, (N, C) or (B, C, ...).
-            prior: prior beliefs of the same shape.
-            mask: optional instance validity.
-
-        Returns:
-            The mean loss over valid instances.
-        """
+    def _compute(self, log_q: Tensor, prior: Tensor, mask: Tensor | None) -> Tensor:
         return self._loss('rq', log_q, prior, mask)
