@@ -382,6 +382,7 @@ def _implied_loss(
             f'{tuple(log_q.shape)} (classes on dim 1 in both)'
         )
     _check_eps(eps)
+    prior = prior.to(log_q.device)
     if log_mass is None and predictions.distributed:
         log_mass, count = _class_mass(predictions)
     if count is None:
