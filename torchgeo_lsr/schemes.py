@@ -23,13 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-__all__ = (
-    'SCHEMES',
-    'ClassScheme',
-    'generic_scheme',
-    'get_scheme',
-    'load_scheme',
-)
+__all__ = ('SCHEMES', 'ClassScheme', 'generic_scheme', 'get_scheme', 'load_scheme')
 
 
 @dataclass(frozen=True)
@@ -165,7 +159,7 @@ class ClassScheme:
             finite = np.isfinite(labels)
             labels = np.where(finite, labels, -1).astype(np.int64)
         table = self.lookup_table(int(labels.max(initial=0)))
-        index = table[np.clip(labels, 0, None)]
+        index: np.ndarray = table[np.clip(labels, 0, None)]
         index[labels < 0] = -1
         return index
 
@@ -292,7 +286,13 @@ CHESAPEAKE = ClassScheme(
 ENVIROATLAS = ClassScheme(
     name='enviroatlas',
     codes=(10, 20, 30, 40, 70),
-    names=('Water', 'Impervious Surface', 'Soil and Barren', 'Trees and Forest', 'Grass'),
+    names=(
+        'Water',
+        'Impervious Surface',
+        'Soil and Barren',
+        'Trees and Forest',
+        'Grass',
+    ),
     colors=('#00c5ff', '#9c9c9c', '#ffaa00', '#267300', '#a3ff73'),
     nodata=(0,),
     ignore=(80, 82, 91, 92),
