@@ -3,10 +3,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
+from rasterio.transform import from_origin
 
 from torchgeo_lsr import __version__
 from torchgeo_lsr.cli import main
+from torchgeo_lsr.priors import estimate_cooccurrence, load_cooccurrence
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,3 +50,72 @@ def test_module_entry_point() -> None:
         check=True,
     )
     assert 'demo' in result.stdout
+
+
+def write_tif(path: Path, data: np.ndarray, resolution: float = 1.0) -> Path:
+    with rasterio.open(
+        path,
+        'w',
+        driver='GTiff',
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype=data.dtype,
+        crs='EPSG:32617',
+        transform=from_origin(500_000, 4_400_000, resolution, resolution),
+    ) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def test_cooccurrence_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    nlcd = rng.choice([11, 21, 41, 81, 0], size=(6, 6)).astype(np.uint8)
+    labels = rng.choice([10, 20, 40, 70, 0], size=(18, 18)).astype(np.uint8)
+    coarse = write_tif(tmp_path / 'nlcd.tif', nlcd, resolution=3.0)
+    fine = write_tif(tmp_path / 'lc.tif', labels)
+    out = tmp_path / 'm.csv'
+    args = ['cooccurrence', '--coarse', str(coarse), '--fine', str(fine)]
+    assert main([*args, '--out', str(out)]) == 0
+    matrix = load_cooccurrence(out, 'enviroatlas')
+    expected = estimate_cooccurrence([(coarse, fine)], 'nlcd', 'enviroatlas')
+    np.testing.assert_allclose(matrix.matrix, expected.matrix)
+    assert matrix.coarse_codes == expected.coarse_codes
+
+
+def test_prior_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nlcd = np.repeat(np.repeat(np.array([[11, 21], [41, 81]], np.uint8), 4, 0), 4, 1)
+    coarse = write_tif(tmp_path / 'nlcd.tif', nlcd, resolution=30.0)
+    like = write_tif(tmp_path / 'naip.tif', np.zeros((120, 100), np.uint8))
+    out = tmp_path / 'prior.tif'
+    args = ['prior', '--coarse', str(coarse), '--cooccurrence', 'enviroatlas-durham']
+    args += ['--like', str(like), '--sigma', '5', '--kernel-size', '11']
+    assert main([*args, '--out', str(out), '--dtype', 'uint8']) == 0
+    assert 'Wrote' in capsys.readouterr().out
+    with rasterio.open(out) as src:
+        assert src.count == 5
+        assert src.descriptions[0] == 'Water'
+        assert (src.width, src.height) == (100, 120)
+        prior = src.read().astype(float)
+    # Top-left is NLCD 11: mostly water.
+    assert prior[:, 10, 10].argmax() == 0
+
+
+def test_prior_reports_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coarse = write_tif(tmp_path / 'nlcd.tif', np.array([[11, 250]], np.uint8))
+    args = ['prior', '--coarse', str(coarse), '--cooccurrence', 'enviroatlas-austin']
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, '--out', str(tmp_path / 'p.tif')])
+    assert exit_info.value.code == 2
+    assert 'coarse codes [250]' in capsys.readouterr().err
+    assert not (tmp_path / 'p.tif').exists()
+    # Declared nodata, the pixel takes its prior from its neighbour.
+    assert (
+        main([*args, '--coarse-nodata', '250', '--out', str(tmp_path / 'p.tif')]) == 0
+    )
+    with rasterio.open(tmp_path / 'p.tif') as src:
+        prior = src.read()
+    np.testing.assert_allclose(prior[:, 0, 1], prior[:, 0, 0], rtol=1e-6)
+    assert prior[0, 0, 0] == pytest.approx(0.885, abs=1e-3)  # Austin: P(water | 11)

@@ -3,11 +3,12 @@
 Subcommands so far:
 
 * ``demo``: the toy demonstration of QR/RQ resolving coarse priors
-  (:mod:`torchgeo_lsr.toy`).
+  (:mod:`torchgeo_lsr.toy`);
+* ``cooccurrence``: estimate P(fine | coarse) from label rasters;
+* ``prior``: write a prior GeoTIFF from coarse labels and auxiliary layers.
 
-Training and prediction (``fit``, ``validate``, ``test``, ``predict``) and the data
-tools (``prior``, ``cooccurrence``, ``make-scene``, ``evaluate``) join here as they
-land.
+Training and prediction (``fit``, ``validate``, ``test``, ``predict``) and the other
+data tools (``make-scene``, ``evaluate``) join here as they land.
 """
 
 import argparse
@@ -54,6 +55,89 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_cooccurrence(args: argparse.Namespace) -> int:
+    """Estimate a co-occurrence matrix and write it as CSV.
+
+    Args:
+        args: parsed arguments.
+
+    Returns:
+        Exit status.
+    """
+    from .priors import estimate_cooccurrence
+
+    pairs = [(args.coarse, fine) for fine in args.fine]
+    matrix = estimate_cooccurrence(
+        pairs, args.coarse_scheme, args.fine_scheme, window_size=args.window_size
+    )
+    matrix.to_csv(args.out)
+    empty = [
+        code
+        for code, informative in zip(
+            matrix.coarse_codes, matrix.informative, strict=True
+        )
+        if not informative
+    ]
+    print(
+        f'Wrote {args.out}: P({matrix.fine.name} class | coarse code), '
+        f'{matrix.matrix.shape[0]} x {matrix.matrix.shape[1]}'
+        + (f'; coarse codes never seen with labels: {empty}' if empty else '')
+    )
+    return 0
+
+
+def _run_prior(args: argparse.Namespace) -> int:
+    """Build a prior GeoTIFF.
+
+    Args:
+        args: parsed arguments.
+
+    Returns:
+        Exit status.
+    """
+    from .priors import PriorBuilder, write_prior
+    from .schemes import get_scheme
+
+    layers = {
+        name: path
+        for name in ('buildings', 'roads', 'waterways', 'waterbodies')
+        if (path := getattr(args, name)) is not None
+    }
+    for item in args.layer or []:
+        name, _, path = item.partition('=')
+        if not path:
+            raise SystemExit(f'--layer expects NAME=FILE, got {item!r}')
+        layers[name] = path
+    nodata = list(args.coarse_nodata or [])
+    if args.coarse_scheme is not None:
+        nodata += list(get_scheme(args.coarse_scheme).nodata)
+    rules = args.rules or ('enviroatlas' if layers else None)
+    builder = PriorBuilder(
+        args.cooccurrence,
+        sigma=args.sigma,
+        kernel_size=args.kernel_size,
+        rules=rules,
+        coarse_nodata=sorted(set(nodata)),
+    )
+    if builder.rules is not None and not args.rules:
+        # The default rules use whichever of their layers were given.
+        builder.rules = builder.rules.restricted_to(set(layers))
+    write_prior(
+        builder,
+        args.coarse,
+        args.out,
+        like=args.like,
+        layers=layers,
+        dtype=args.dtype,
+        block_size=args.block_size,
+    )
+    print(
+        f'Wrote {args.out}: {builder.scheme.num_classes} bands '
+        f'({", ".join(builder.scheme.names)}), {args.dtype}'
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with all subcommands.
 
@@ -81,6 +165,68 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--seed', type=int, default=0, help='random seed')
     demo.add_argument('--steps', type=int, default=400, help='training steps per model')
     demo.set_defaults(handler=_run_demo)
+
+    cooccurrence = commands.add_parser(
+        'cooccurrence',
+        help='estimate P(fine class | coarse code) from label rasters',
+        description='Pool joint pixel counts of a coarse label raster (read on the '
+        'fine grid, nearest) and fine label rasters; write the column-normalised '
+        'matrix as CSV.',
+    )
+    cooccurrence.add_argument('--coarse', required=True, help='coarse label raster')
+    cooccurrence.add_argument(
+        '--fine', required=True, nargs='+', help='fine label raster(s)'
+    )
+    cooccurrence.add_argument(
+        '--coarse-scheme', default='nlcd', help='scheme name or YAML (default: nlcd)'
+    )
+    cooccurrence.add_argument(
+        '--fine-scheme',
+        default='enviroatlas',
+        help='scheme name or YAML (default: enviroatlas)',
+    )
+    cooccurrence.add_argument('--window-size', type=int, default=2048)
+    cooccurrence.add_argument('--out', required=True, help='output CSV')
+    cooccurrence.set_defaults(handler=_run_cooccurrence)
+
+    prior = commands.add_parser(
+        'prior',
+        help='write a prior GeoTIFF from coarse labels (+ auxiliary layers)',
+        description='Remap coarse labels with a co-occurrence matrix, blur, fuse '
+        'auxiliary layers and write a tiled, compressed GeoTIFF with one band per '
+        'class.',
+    )
+    prior.add_argument('--coarse', required=True, help='coarse label raster')
+    prior.add_argument(
+        '--cooccurrence',
+        required=True,
+        help='CSV file or bundled name (enviroatlas-pittsburgh, -durham, -austin, '
+        '-phoenix)',
+    )
+    prior.add_argument('--like', help='raster whose grid the output takes')
+    prior.add_argument('--sigma', type=float, default=31.0, help='blur sigma (px)')
+    prior.add_argument('--kernel-size', type=int, default=101, help='blur kernel (px)')
+    for name in ('buildings', 'roads', 'waterways', 'waterbodies'):
+        prior.add_argument(f'--{name}', help=f'{name} layer (raster or vector file)')
+    prior.add_argument(
+        '--layer',
+        action='append',
+        metavar='NAME=FILE',
+        help='another auxiliary layer for custom rules (repeatable)',
+    )
+    prior.add_argument(
+        '--rules', help='fusion rules YAML (default with layers: enviroatlas)'
+    )
+    prior.add_argument(
+        '--coarse-nodata', type=float, nargs='+', help='coarse codes meaning nodata'
+    )
+    prior.add_argument(
+        '--coarse-scheme', help='scheme of the coarse codes (adds its nodata codes)'
+    )
+    prior.add_argument('--dtype', choices=('float32', 'uint8'), default='float32')
+    prior.add_argument('--block-size', type=int, default=2048)
+    prior.add_argument('--out', required=True, help='output GeoTIFF')
+    prior.set_defaults(handler=_run_prior)
     return parser
 
 
@@ -98,7 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    status: int = args.handler(args)
+    try:
+        status: int = args.handler(args)
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f'torchgeo-lsr {args.command}: error: {error}\n')
     return status
 
 

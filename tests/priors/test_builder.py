@@ -1,0 +1,140 @@
+import numpy as np
+import pytest
+import torch
+from scipy.signal import correlate
+
+from torchgeo_lsr.priors.blur import gaussian_kernel1d
+from torchgeo_lsr.priors.builder import PriorBuilder, PriorTransform
+from torchgeo_lsr.priors.cooccurrence import Cooccurrence
+from torchgeo_lsr.priors.fusion import box_mean, dilate, load_rules
+from torchgeo_lsr.schemes import generic_scheme
+
+from .conftest import blocky_codes
+
+FINE = generic_scheme([1, 2, 3], ['water', 'built', 'green'], name='fine')
+MATRIX = Cooccurrence(
+    np.array([[0.8, 0.1, 0.0, 0.0], [0.1, 0.7, 0.2, 0.0], [0.1, 0.2, 0.8, 0.0]]),
+    FINE,
+    (11, 21, 41, 12),  # 12 never co-occurred: no information
+)
+
+
+def reference_prior(
+    codes: np.ndarray, matrix: Cooccurrence, sigma: float, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-hot, 2-D truncated Gaussian with reflect padding, remap, normalise."""
+    onehot = np.stack([(codes == c).astype(np.float64) for c in matrix.coarse_codes])
+    kernel = gaussian_kernel1d(sigma, size)
+    radius = size // 2
+    padded = np.pad(onehot, ((0, 0), (radius, radius), (radius, radius)), 'reflect')
+    blurred = np.stack(
+        [correlate(p, np.outer(kernel, kernel), mode='valid') for p in padded]
+    )
+    raw = np.tensordot(matrix.matrix, blurred, axes=1)
+    total = raw.sum(0)
+    valid = total > 1e-6
+    return np.where(valid, raw / np.where(valid, total, 1), 0), valid
+
+
+@pytest.mark.parametrize(('sigma', 'size'), [(3.0, 9), (6.0, 13)])
+def test_matches_reference_including_edges_and_nodata(sigma: float, size: int) -> None:
+    codes = blocky_codes((37, 45), 5, [0, 11, 21, 41, 12], seed=1)
+    codes[:12, :14] = 0  # a nodata corner larger than the kernel
+    builder = PriorBuilder(MATRIX, sigma=sigma, kernel_size=size, coarse_nodata=[0])
+    prior, valid = builder(codes)
+    expected, expected_valid = reference_prior(codes, MATRIX, sigma, size)
+    np.testing.assert_array_equal(valid, expected_valid)
+    np.testing.assert_allclose(prior, expected, atol=2e-5)
+    assert not valid[:3, :3].any()  # far inside the nodata corner
+    np.testing.assert_allclose(prior.sum(0)[valid], 1, atol=1e-5)
+
+
+def test_windows_with_halo_equal_the_whole_raster() -> None:
+    codes = blocky_codes((50, 61), 4, [0, 11, 21, 41], seed=2)
+    builder = PriorBuilder(MATRIX, sigma=2.0, kernel_size=7, coarse_nodata=[0])
+    whole, _ = builder(codes)
+    halo = builder.halo
+    for size in (8, 17):
+        tiled = np.zeros_like(whole)
+        for row in range(0, 50, size):
+            for col in range(0, 61, size):
+                h, w = min(size, 50 - row), min(size, 61 - col)
+                top, left = max(0, row - halo), max(0, col - halo)
+                bottom, right = min(50, row + h + halo), min(61, col + w + halo)
+                missing = (
+                    halo - (row - top),
+                    halo - (bottom - row - h),
+                    halo - (col - left),
+                    halo - (right - col - w),
+                )
+                prior, _ = builder.build_window(codes[top:bottom, left:right], missing)
+                tiled[:, row : row + h, col : col + w] = prior
+        np.testing.assert_allclose(tiled, whole, atol=1e-6)
+
+
+def test_unknown_codes_are_named() -> None:
+    builder = PriorBuilder(MATRIX, sigma=1.0, kernel_size=3, coarse_nodata=[0])
+    codes = np.array([[11, 95, 0], [128, 21, 41]], dtype=np.uint8)
+    with pytest.raises(ValueError, match=r'coarse codes \[95, 128\] are not columns'):
+        builder(codes)
+
+
+def test_nodata_codes_must_not_be_columns() -> None:
+    with pytest.raises(ValueError, match='both nodata and matrix columns'):
+        PriorBuilder(MATRIX, coarse_nodata=[11])
+
+
+def test_float_codes_with_nan_nodata() -> None:
+    codes = blocky_codes((20, 20), 4, [11, 21], seed=3).astype(np.float32)
+    codes[:, :10] = np.nan
+    builder = PriorBuilder(MATRIX, sigma=1.0, kernel_size=3)
+    prior, valid = builder(codes)
+    assert valid[:, 11:].all()
+    assert not valid[:, :8].any()
+    assert (prior[:, ~valid] == 0).all()
+
+
+def test_fusion_rules_on_arrays() -> None:
+    scheme_names = ['Water', 'Impervious Surface', 'Soil and Barren', 'Trees', 'Grass']
+    fine = generic_scheme([10, 20, 30, 40, 70], scheme_names)
+    matrix = Cooccurrence(np.eye(5)[:, [4, 4, 3]], fine, (71, 81, 41))
+    builder = PriorBuilder(
+        matrix, sigma=2.0, kernel_size=5, rules='enviroatlas', coarse_nodata=[0]
+    )
+    codes = np.full((30, 30), 71, np.uint8)
+    roads = np.zeros((30, 30), np.float32)
+    roads[15, :] = 1
+    zeros = np.zeros((30, 30), np.float32)
+    layers = {
+        'roads': roads,
+        'buildings': zeros,
+        'waterways': zeros,
+        'waterbodies': zeros,
+    }
+    prior, valid = builder(codes, layers)
+    assert valid.all()
+    # Grass everywhere plus a 9x9 box mean of the road line on impervious.
+    soft = box_mean(roads, 9)
+    expected_impervious = soft / (1 + soft)
+    np.testing.assert_allclose(prior[1], expected_impervious, atol=1e-6)
+    np.testing.assert_allclose(prior[4], 1 - expected_impervious, atol=1e-6)
+    assert builder.halo == max(2, load_rules('enviroatlas').radius + 1)
+    with pytest.raises(ValueError, match='need a layer named'):
+        builder(codes, {'roads': roads})
+    assert dilate(roads, 3).sum() == 90
+
+
+def test_transform_on_samples() -> None:
+    builder = PriorBuilder(MATRIX, sigma=1.0, kernel_size=3, coarse_nodata=[0])
+    codes = blocky_codes((16, 16), 4, [11, 21, 41], seed=4)
+    sample = {'mask': torch.from_numpy(codes.astype(np.int64))[None]}
+    out = PriorTransform(builder)(sample)
+    expected, valid = builder(codes)
+    assert out['prior'].shape == (3, 16, 16)
+    assert out['prior'].dtype == torch.float32
+    np.testing.assert_allclose(out['prior'].numpy(), expected)
+    assert out['prior_valid'].numpy().tolist() == valid.tolist()
+    batch = {'mask': torch.from_numpy(np.stack([codes, codes[::-1].copy()]))[:, None]}
+    out = PriorTransform(builder)(batch)
+    assert out['prior'].shape == (2, 3, 16, 16)
+    np.testing.assert_allclose(out['prior'][1].numpy(), builder(codes[::-1].copy())[0])

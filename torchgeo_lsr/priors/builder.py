@@ -1,0 +1,302 @@
+"""The prior builder: coarse labels (+ auxiliary layers) -> per-pixel prior beliefs.
+
+One mechanism serves arrays, TorchGeo samples (:class:`PriorTransform`) and whole
+rasters (:mod:`torchgeo_lsr.priors.raster`):
+
+1. coarse codes -> columns of the co-occurrence matrix (remap; nodata and codes
+   without information give zero columns);
+2. Gaussian blur of the remapped channels (blur and remap are linear, so remapping
+   first blurs C instead of K one-hot channels and equals the paper's order);
+3. renormalise over classes; pixels with no coarse information within the kernel
+   become nodata;
+4. optional auxiliary fusion rules (:mod:`torchgeo_lsr.priors.fusion`).
+
+Windows carry a halo of true neighbours; only the outer edges of the whole raster are
+reflected, so the result does not depend on how a raster is cut into windows.
+"""
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..schemes import ClassScheme
+from .blur import correlate_valid, gaussian_kernel1d
+from .cooccurrence import Cooccurrence, load_cooccurrence
+from .fusion import RuleSet, apply_rules, load_rules
+
+__all__ = ('PriorBuilder', 'PriorTransform')
+
+#: Pixels whose blurred coarse information sums to less than this are nodata (far
+#: below the smallest weight one informative pixel can carry, far above FFT noise).
+MIN_INFORMATION = 1e-6
+
+
+class PriorBuilder:
+    """Build priors from coarse codes with one co-occurrence matrix and blur."""
+
+    def __init__(
+        self,
+        cooccurrence: Cooccurrence | str | os.PathLike[str],
+        sigma: float = 31.0,
+        kernel_size: int = 101,
+        rules: RuleSet | str | os.PathLike[str] | None = None,
+        coarse_nodata: Sequence[float] = (),
+    ) -> None:
+        """Initialise the builder.
+
+        Args:
+            cooccurrence: matrix, bundled name or CSV path.
+            sigma: Gaussian standard deviation in output pixels (paper: 31 at 1 m).
+            kernel_size: odd kernel size in output pixels (paper: 101).
+            rules: optional fusion rules (object, bundled name or YAML path).
+            coarse_nodata: coarse codes meaning nodata (in addition to NaN).
+
+        Raises:
+            ValueError: If a nodata code is also a column of the matrix.
+        """
+        self.cooccurrence = load_cooccurrence(cooccurrence)
+        self.sigma = sigma
+        self.kernel_size = kernel_size
+        self.kernel = gaussian_kernel1d(sigma, kernel_size)
+        self.rules = (
+            load_rules(rules) if isinstance(rules, str | os.PathLike) else rules
+        )
+        self.coarse_nodata = tuple(float(code) for code in coarse_nodata)
+        clash = sorted(
+            int(code)
+            for code in self.coarse_nodata
+            if code in self.cooccurrence.coarse_codes
+        )
+        if clash:
+            raise ValueError(f'coarse codes {clash} are both nodata and matrix columns')
+        self._table, self._extended = self.cooccurrence.column_table(0)
+        self._extended = self._extended.astype(np.float32)
+
+    @property
+    def scheme(self) -> ClassScheme:
+        """Class scheme of the prior's channels."""
+        return self.cooccurrence.fine
+
+    @property
+    def halo(self) -> int:
+        """Neighbours a window needs on each side for exact results."""
+        radius = self.kernel_size // 2
+        if self.rules is None:
+            return radius
+        widen = max(
+            (self.rules.options(name).widen // 2 for name in self.rules.layers),
+            default=0,
+        )
+        return max(radius, self.rules.radius + widen)
+
+    def unknown_codes(self, codes: np.ndarray) -> list[float]:
+        """Codes that are neither matrix columns nor nodata.
+
+        Args:
+            codes: coarse codes.
+
+        Returns:
+            The offending codes, sorted.
+        """
+        codes = np.asarray(codes)
+        if codes.dtype.kind in 'ub' or (
+            codes.dtype.kind == 'i'
+            and codes.size
+            and codes.min() >= 0
+            and codes.max() < 65536
+        ):
+            # Counting is much faster than sorting for small integer codes.
+            values = np.flatnonzero(np.bincount(codes.ravel().astype(np.int64)))
+        else:
+            values = np.unique(codes)
+            if values.dtype.kind == 'f':
+                values = values[~np.isnan(values)]
+        known = np.array([*self.cooccurrence.coarse_codes, *self.coarse_nodata], float)
+        unknown = values[~np.isin(values.astype(np.float64), known)]
+        return [int(v) if float(v).is_integer() else float(v) for v in unknown]
+
+    def check_codes(self, codes: np.ndarray) -> None:
+        """Raise if coarse codes are missing from the matrix.
+
+        Args:
+            codes: coarse codes.
+
+        Raises:
+            ValueError: Naming the codes that are neither columns nor nodata.
+        """
+        unknown = self.unknown_codes(codes)
+        if unknown:
+            raise ValueError(
+                f'coarse codes {unknown} are not columns of the co-occurrence matrix '
+                f'(columns: {list(self.cooccurrence.coarse_codes)}); declare them '
+                'nodata (e.g. --coarse-nodata) or add columns to the matrix'
+            )
+
+    def remap(self, codes: np.ndarray) -> np.ndarray:
+        """Columns of the matrix per pixel: (C, H, W), zero for nodata.
+
+        Args:
+            codes: (H, W) coarse codes (validated with :meth:`check_codes`).
+
+        Returns:
+            float32 array.
+        """
+        codes = np.asarray(codes)
+        zero = self._extended.shape[1] - 1
+        if codes.dtype.kind == 'f':
+            integer = np.where(np.isfinite(codes), codes, -1).astype(np.int64)
+        else:
+            integer = codes.astype(np.int64, copy=False)
+        # Codes that are not columns (nodata, NaN, negative) select the zero column.
+        size = max(len(self._table), int(integer.max(initial=0)) + 1)
+        lookup = np.full(size, zero, dtype=np.int32)
+        lookup[: len(self._table)] = self._table
+        columns = np.where(integer >= 0, lookup[np.clip(integer, 0, None)], zero)
+        return np.ascontiguousarray(self._extended[:, columns])
+
+    def build_window(
+        self,
+        codes: np.ndarray,
+        missing: tuple[int, int, int, int],
+        layers: Mapping[str, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Prior of one window from its codes and layers with halo.
+
+        Args:
+            codes: coarse codes of the window plus :attr:`halo` pixels on each side,
+                clipped to the raster.
+            missing: (top, bottom, left, right) halo pixels cut off by the raster's
+                edges; they are reflected for the blur and count as outside for the
+                fusion rules.
+            layers: auxiliary layers with the shape of ``codes`` (needed by the
+                rules).
+
+        Returns:
+            The (C, h, w) float32 prior (0 where invalid) and the (h, w) validity,
+            where h and w are the window's size.
+
+        Raises:
+            ValueError: On unknown codes or missing layers.
+        """
+        self.check_codes(codes)
+        halo = self.halo
+        top, bottom, left, right = missing
+        height = codes.shape[0] + top + bottom - 2 * halo
+        width = codes.shape[1] + left + right - 2 * halo
+        if height <= 0 or width <= 0:
+            raise ValueError('codes are smaller than twice the halo')
+        remapped = self.remap(codes)
+        padded = np.pad(
+            remapped, ((0, 0), (top, bottom), (left, right)), mode='reflect'
+        )
+        trim = halo - self.kernel_size // 2
+        if trim:
+            padded = padded[:, trim:-trim, trim:-trim]
+        blurred = np.clip(correlate_valid(padded, self.kernel), 0.0, None)
+        total = blurred.sum(0)
+        valid = total > MIN_INFORMATION
+        prior = np.divide(blurred, total, out=np.zeros_like(blurred), where=valid)
+        if self.rules is not None and self.rules.rules:
+            layers = layers or {}
+            shape = (codes.shape[0] + top + bottom, codes.shape[1] + left + right)
+            inside = np.zeros(shape, dtype=bool)
+            inside[top : shape[0] - bottom, left : shape[1] - right] = True
+            full = {}
+            for name in self.rules.layers:
+                if name not in layers:
+                    raise ValueError(
+                        f'the fusion rules need a layer named {name!r} '
+                        f'(given: {sorted(layers)})'
+                    )
+                layer = np.zeros(shape, dtype=np.float32)
+                layer[inside] = np.asarray(layers[name], dtype=np.float32).ravel()
+                full[name] = layer
+            prior = apply_rules(
+                prior, valid, self.rules, full, self.scheme, inside, crop=halo
+            )
+        return prior.astype(np.float32, copy=False), valid
+
+    def __call__(
+        self, codes: np.ndarray, layers: Mapping[str, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Prior of a whole raster given as an array (its edges are reflected).
+
+        Args:
+            codes: (H, W) coarse codes on the output grid.
+            layers: auxiliary layers of the same shape.
+
+        Returns:
+            The (C, H, W) float32 prior (0 where invalid) and the (H, W) validity.
+        """
+        halo = self.halo
+        return self.build_window(np.asarray(codes), (halo, halo, halo, halo), layers)
+
+
+class PriorTransform(nn.Module):
+    """TorchGeo-style transform: adds a prior (and its validity) to a sample.
+
+    Each sample is treated as a whole raster (edges reflected). For results that
+    match a whole-raster prior, sample with a margin of :attr:`PriorBuilder.halo`
+    pixels and crop afterwards, or precompute priors with ``torchgeo-lsr prior``.
+    """
+
+    def __init__(
+        self,
+        builder: PriorBuilder,
+        coarse_key: str = 'mask',
+        prior_key: str = 'prior',
+        layer_keys: Mapping[str, str] | None = None,
+    ) -> None:
+        """Initialise the transform.
+
+        Args:
+            builder: the prior builder.
+            coarse_key: sample key of the coarse codes, (H, W) or (1, H, W) (or a
+                batch: (B, H, W) / (B, 1, H, W)).
+            prior_key: key for the prior; ``<prior_key>_valid`` gets the validity.
+            layer_keys: sample key of each auxiliary layer the rules need.
+        """
+        super().__init__()
+        self.builder = builder
+        self.coarse_key = coarse_key
+        self.prior_key = prior_key
+        self.layer_keys = dict(layer_keys or {})
+
+    def forward(self, sample: dict[str, Any]) -> dict[str, Any]:
+        """Add the prior.
+
+        Args:
+            sample: a sample (or batch) dictionary.
+
+        Returns:
+            The same dictionary with ``prior`` (float32, classes on the channel dim)
+            and ``prior_valid`` (bool) added.
+        """
+        codes: Tensor = sample[self.coarse_key]
+        batched = codes.ndim == 4 or (codes.ndim == 3 and codes.shape[0] != 1)
+        items = (
+            codes.reshape(-1, *codes.shape[-2:])
+            if batched
+            else codes.reshape(1, *codes.shape[-2:])
+        )
+        priors, valids = [], []
+        for i, item in enumerate(items):
+            layers = {
+                name: sample[key]
+                .reshape(-1, *codes.shape[-2:])[i if batched else 0]
+                .cpu()
+                .numpy()
+                for name, key in self.layer_keys.items()
+            }
+            prior, valid = self.builder(item.cpu().numpy(), layers)
+            priors.append(torch.from_numpy(prior))
+            valids.append(torch.from_numpy(valid))
+        prior_tensor = torch.stack(priors) if batched else priors[0]
+        valid_tensor = torch.stack(valids) if batched else valids[0]
+        sample[self.prior_key] = prior_tensor.to(codes.device)
+        sample[f'{self.prior_key}_valid'] = valid_tensor.to(codes.device)
+        return sample
