@@ -13,7 +13,7 @@ import os
 import numpy as np
 import scipy.fft
 
-__all__ = ('correlate_valid', 'gaussian_blur', 'gaussian_kernel1d')
+__all__ = ('correlate_valid', 'fast_length', 'gaussian_blur', 'gaussian_kernel1d')
 
 
 def gaussian_kernel1d(sigma: float, kernel_size: int) -> np.ndarray:
@@ -45,41 +45,47 @@ def _correlate_axis(x: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
     """'Valid' correlation of ``x`` with a symmetric kernel along one axis (FFT).
 
     Args:
-        x: float array.
+        x: float64 array; its length along ``axis`` should be a fast FFT length
+            (:func:`scipy.fft.next_fast_len`), else it is zero-padded to one.
         kernel: odd, symmetric 1-D kernel.
         axis: axis to correlate along.
 
     Returns:
-        Array shorter by ``len(kernel) - 1`` along ``axis``.
+        A view shorter by ``len(kernel) - 1`` along ``axis``.
     """
     length = x.shape[axis]
     taps = len(kernel)
     if taps == 1:
-        return np.asarray(x * kernel[0], dtype=x.dtype)
+        return np.asarray(x * kernel[0])
     size = scipy.fft.next_fast_len(length, real=True)
-    spectrum = scipy.fft.rfft(kernel.astype(x.dtype), size)
+    spectrum = scipy.fft.rfft(kernel, size)
     shape = [1] * x.ndim
     shape[axis] = -1
     workers = os.cpu_count() or 1
     product = scipy.fft.rfft(x, size, axis=axis, workers=workers)
     product *= spectrum.reshape(shape)
-    full = scipy.fft.irfft(product, size, axis=axis, workers=workers)
+    full: np.ndarray = scipy.fft.irfft(
+        product, size, axis=axis, workers=workers, overwrite_x=True
+    )
     # Circular convolution equals the linear one from index taps - 1 on.
     index = [slice(None)] * x.ndim
     index[axis] = slice(taps - 1, length)
-    return np.ascontiguousarray(full[tuple(index)], dtype=x.dtype)
+    return full[tuple(index)]
 
 
 def correlate_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Separable 'valid' correlation over the last two axes.
 
+    Computed in double precision: priors are renormalised by their (possibly small)
+    sum, which would magnify single-precision FFT noise near nodata. Inputs whose
+    last two lengths are fast FFT lengths avoid internal copies.
+
     Args:
-        x: (..., H, W) float array.
+        x: (..., H, W) array.
         kernel: odd, symmetric 1-D kernel of length K.
 
     Returns:
-        (..., H - K + 1, W - K + 1), in the input's float dtype (computed in
-        double precision).
+        (..., H - K + 1, W - K + 1), float64 (possibly a view).
 
     Raises:
         ValueError: If the array is smaller than the kernel.
@@ -87,13 +93,21 @@ def correlate_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     taps = len(kernel)
     if x.shape[-1] < taps or x.shape[-2] < taps:
         raise ValueError(f'array {x.shape} is smaller than the kernel ({taps} taps)')
-    # Double precision: priors are renormalised by their (possibly small) sum, which
-    # would magnify single-precision FFT noise near nodata.
-    x64 = np.asarray(x, dtype=np.float64)
-    result = _correlate_axis(
-        _correlate_axis(x64, kernel, x.ndim - 2), kernel, x.ndim - 1
-    )
-    return result.astype(x.dtype if x.dtype.kind == 'f' else np.float64, copy=False)
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    return _correlate_axis(_correlate_axis(x, kernel, x.ndim - 2), kernel, x.ndim - 1)
+
+
+def fast_length(length: int) -> int:
+    """The smallest length >= ``length`` for which real FFTs are fast.
+
+    Args:
+        length: a length.
+
+    Returns:
+        The fast length.
+    """
+    return int(scipy.fft.next_fast_len(length, real=True))
 
 
 def gaussian_blur(x: np.ndarray, sigma: float, kernel_size: int) -> np.ndarray:
@@ -110,5 +124,5 @@ def gaussian_blur(x: np.ndarray, sigma: float, kernel_size: int) -> np.ndarray:
     kernel = gaussian_kernel1d(sigma, kernel_size)
     radius = kernel_size // 2
     pad = [(0, 0)] * (x.ndim - 2) + [(radius, radius)] * 2
-    padded = np.pad(np.asarray(x, dtype=np.float32), pad, mode='reflect')
-    return correlate_valid(padded, kernel)
+    padded = np.pad(np.asarray(x, dtype=np.float64), pad, mode='reflect')
+    return correlate_valid(padded, kernel).astype(np.float32)

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..schemes import ClassScheme
-from .blur import correlate_valid, gaussian_kernel1d
+from .blur import correlate_valid, fast_length, gaussian_kernel1d
 from .cooccurrence import Cooccurrence, load_cooccurrence
 from .fusion import RuleSet, apply_rules, load_rules
 
@@ -136,27 +136,33 @@ class PriorBuilder:
                 'nodata (e.g. --coarse-nodata) or add columns to the matrix'
             )
 
-    def remap(self, codes: np.ndarray) -> np.ndarray:
+    def remap(self, codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Columns of the matrix per pixel: (C, H, W), zero for nodata.
 
         Args:
             codes: (H, W) coarse codes (validated with :meth:`check_codes`).
+            out: optional (C, H, W) float array to write into.
 
         Returns:
-            float32 array.
+            The remapped array (``out`` if given, else a new float32 array).
         """
         codes = np.asarray(codes)
         zero = self._extended.shape[1] - 1
         if codes.dtype.kind == 'f':
-            integer = np.where(np.isfinite(codes), codes, -1).astype(np.int64)
-        else:
-            integer = codes.astype(np.int64, copy=False)
-        # Codes that are not columns (nodata, NaN, negative) select the zero column.
-        size = max(len(self._table), int(integer.max(initial=0)) + 1)
-        lookup = np.full(size, zero, dtype=np.int32)
+            codes = np.where(np.isfinite(codes), codes, -1).astype(np.int64)
+        if codes.dtype.kind == 'i' and codes.size and codes.min() < 0:
+            # Negative codes (and NaN) are nodata: send them past the table's end.
+            codes = np.where(codes >= 0, codes, len(self._table))
+        # Codes that are not columns select the zero column; one small table per
+        # channel turns the remap into direct lookups by code.
+        size = max(len(self._table), int(codes.max(initial=0)) + 1) + 1
+        lookup = np.full(size, zero, dtype=np.intp)
         lookup[: len(self._table)] = self._table
-        columns = np.where(integer >= 0, lookup[np.clip(integer, 0, None)], zero)
-        return np.ascontiguousarray(self._extended[:, columns])
+        if out is None:
+            out = np.empty((self._extended.shape[0], *codes.shape), np.float32)
+        for channel, values in enumerate(self._extended):
+            out[channel] = values[lookup][codes]
+        return out
 
     def build_window(
         self,
@@ -189,14 +195,20 @@ class PriorBuilder:
         width = codes.shape[1] + left + right - 2 * halo
         if height <= 0 or width <= 0:
             raise ValueError('codes are smaller than twice the halo')
-        remapped = self.remap(codes)
-        padded = np.pad(
-            remapped, ((0, 0), (top, bottom), (left, right)), mode='reflect'
-        )
+        # Reflect the missing halo on the codes (cheap), keep what the kernel needs,
+        # and remap straight into a zero-padded buffer of fast FFT lengths (the
+        # extra rows and columns only touch outputs that are cropped away).
+        padded = np.pad(codes, ((top, bottom), (left, right)), mode='reflect')
         trim = halo - self.kernel_size // 2
         if trim:
-            padded = padded[:, trim:-trim, trim:-trim]
-        blurred = np.clip(correlate_valid(padded, self.kernel), 0.0, None)
+            padded = padded[trim:-trim, trim:-trim]
+        rows, cols = padded.shape
+        buffer = np.zeros(
+            (self.scheme.num_classes, fast_length(rows), fast_length(cols)), np.float64
+        )
+        self.remap(padded, out=buffer[:, :rows, :cols])
+        blurred = correlate_valid(buffer, self.kernel)[:, :height, :width]
+        blurred = np.clip(blurred, 0.0, None).astype(np.float32)
         total = blurred.sum(0)
         valid = total > MIN_INFORMATION
         prior = np.divide(blurred, total, out=np.zeros_like(blurred), where=valid)
