@@ -16,7 +16,6 @@ Run: ``.venv/bin/python benchmarks/bench_priors.py [--size 2048] [--memory]``
 """
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,13 +32,13 @@ from torchgeo_lsr.priors import PriorBuilder, gaussian_kernel1d, load_cooccurren
 NLCD_CODES = [0, 11, 12, 21, 22, 23, 24, 31, 41, 42, 43, 52, 71, 81, 82, 90, 95]
 
 
-def nlcd_like(size: int, seed: int = 0) -> np.ndarray:
-    """30 x 30 px blocks of NLCD codes, like 30 m NLCD resampled to 1 m."""
+def nlcd_like(size: int, seed: int = 0, block: int = 30) -> np.ndarray:
+    """Blocks of random NLCD codes: ``block=30`` is like 30 m NLCD resampled to 1 m."""
     rng = np.random.default_rng(seed)
-    blocks = -(-size // 30)
+    blocks = -(-size // block)
     coarse = rng.choice(NLCD_CODES[1:], size=(blocks, blocks))
     coarse[rng.random((blocks, blocks)) < 0.02] = 0  # a little nodata
-    codes = np.repeat(np.repeat(coarse, 30, 0), 30, 1)[:size, :size]
+    codes = np.repeat(np.repeat(coarse, block, 0), block, 1)[:size, :size]
     return np.ascontiguousarray(codes, dtype=np.uint8)
 
 
@@ -108,7 +107,8 @@ def measure_memory(size: int) -> None:
             transform=from_origin(500_000, 4_400_000, 30, 30),
             **profile,
         ) as dst:
-            dst.write(nlcd_like(nlcd_size * 30)[::30, ::30], 1)
+            # One code per 30 m pixel (the 1 m scene above is this, upsampled).
+            dst.write(nlcd_like(nlcd_size, seed=1, block=1), 1)
         # An empty (sparse) 1 m grid to take the output grid from.
         with rasterio.open(
             root / 'like.tif',
@@ -121,10 +121,17 @@ def measure_memory(size: int) -> None:
             **profile,
         ):
             pass
+        # The child reports its own peak: RUSAGE_CHILDREN could include memory of
+        # this process from before the child's exec.
         command = [
             sys.executable,
-            '-m',
-            'torchgeo_lsr',
+            '-c',
+            (
+                'import resource, sys; from torchgeo_lsr.cli import main; '
+                'status = main(sys.argv[1:]); '
+                'print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); '
+                'sys.exit(status)'
+            ),
             'prior',
             '--coarse',
             str(root / 'nlcd.tif'),
@@ -138,9 +145,9 @@ def measure_memory(size: int) -> None:
             str(root / 'prior.tif'),
         ]
         start = time.perf_counter()
-        subprocess.run(command, check=True)
+        result = subprocess.run(command, check=True, capture_output=True, text=True)
         seconds = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        peak = int(result.stdout.strip().splitlines()[-1]) / 1024
         print(
             f'torchgeo-lsr prior, {size} x {size} px output: {seconds:.0f} s '
             f'({size * size / 1e6 / seconds:.1f} MPix/s end to end), '

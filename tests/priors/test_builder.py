@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
-import torch
 from scipy.signal import correlate
 
 from torchgeo_lsr.priors.blur import gaussian_kernel1d
-from torchgeo_lsr.priors.builder import PriorBuilder, PriorTransform
+from torchgeo_lsr.priors.builder import PriorBuilder
 from torchgeo_lsr.priors.cooccurrence import Cooccurrence
 from torchgeo_lsr.priors.fusion import box_mean, dilate, load_rules
 from torchgeo_lsr.schemes import generic_scheme
@@ -122,19 +121,3 @@ def test_fusion_rules_on_arrays() -> None:
     with pytest.raises(ValueError, match='need a layer named'):
         builder(codes, {'roads': roads})
     assert dilate(roads, 3).sum() == 90
-
-
-def test_transform_on_samples() -> None:
-    builder = PriorBuilder(MATRIX, sigma=1.0, kernel_size=3, coarse_nodata=[0])
-    codes = blocky_codes((16, 16), 4, [11, 21, 41], seed=4)
-    sample = {'mask': torch.from_numpy(codes.astype(np.int64))[None]}
-    out = PriorTransform(builder)(sample)
-    expected, valid = builder(codes)
-    assert out['prior'].shape == (3, 16, 16)
-    assert out['prior'].dtype == torch.float32
-    np.testing.assert_allclose(out['prior'].numpy(), expected)
-    assert out['prior_valid'].numpy().tolist() == valid.tolist()
-    batch = {'mask': torch.from_numpy(np.stack([codes, codes[::-1].copy()]))[:, None]}
-    out = PriorTransform(builder)(batch)
-    assert out['prior'].shape == (2, 3, 16, 16)
-    np.testing.assert_allclose(out['prior'][1].numpy(), builder(codes[::-1].copy())[0])

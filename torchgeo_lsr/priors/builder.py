@@ -1,7 +1,8 @@
 """The prior builder: coarse labels (+ auxiliary layers) -> per-pixel prior beliefs.
 
-One mechanism serves arrays, TorchGeo samples (:class:`PriorTransform`) and whole
-rasters (:mod:`torchgeo_lsr.priors.raster`):
+One mechanism serves arrays, TorchGeo samples
+(:class:`~torchgeo_lsr.priors.transforms.PriorTransform`) and whole rasters
+(:mod:`torchgeo_lsr.priors.raster`):
 
 1. coarse codes -> columns of the co-occurrence matrix (remap; nodata and codes
    without information give zero columns);
@@ -17,18 +18,15 @@ reflected, so the result does not depend on how a raster is cut into windows.
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor, nn
 
 from ..schemes import ClassScheme
 from .blur import correlate_valid, fast_length, gaussian_kernel1d
 from .cooccurrence import Cooccurrence, load_cooccurrence
 from .fusion import RuleSet, apply_rules, load_rules
 
-__all__ = ('PriorBuilder', 'PriorTransform')
+__all__ = ('PriorBuilder',)
 
 #: Pixels whose blurred coarse information sums to less than this are nodata (far
 #: below the smallest weight one informative pixel can carry, far above FFT noise).
@@ -136,33 +134,38 @@ class PriorBuilder:
                 'nodata (e.g. --coarse-nodata) or add columns to the matrix'
             )
 
-    def remap(self, codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Columns of the matrix per pixel: (C, H, W), zero for nodata.
+    def columns(self, codes: np.ndarray) -> np.ndarray:
+        """Column of the extended matrix for each pixel (the last one is all zero).
 
         Args:
             codes: (H, W) coarse codes (validated with :meth:`check_codes`).
-            out: optional (C, H, W) float array to write into.
 
         Returns:
-            The remapped array (``out`` if given, else a new float32 array).
+            (H, W) column indices; nodata, NaN and negative codes get the zero column.
         """
         codes = np.asarray(codes)
         zero = self._extended.shape[1] - 1
         if codes.dtype.kind == 'f':
             codes = np.where(np.isfinite(codes), codes, -1).astype(np.int64)
         if codes.dtype.kind == 'i' and codes.size and codes.min() < 0:
-            # Negative codes (and NaN) are nodata: send them past the table's end.
             codes = np.where(codes >= 0, codes, len(self._table))
-        # Codes that are not columns select the zero column; one small table per
-        # channel turns the remap into direct lookups by code.
         size = max(len(self._table), int(codes.max(initial=0)) + 1) + 1
-        lookup = np.full(size, zero, dtype=np.intp)
+        lookup = np.full(size, zero, dtype=np.uint16)
         lookup[: len(self._table)] = self._table
-        if out is None:
-            out = np.empty((self._extended.shape[0], *codes.shape), np.float32)
-        for channel, values in enumerate(self._extended):
-            out[channel] = values[lookup][codes]
-        return out
+        result: np.ndarray = lookup[codes]
+        return result
+
+    def remap(self, codes: np.ndarray) -> np.ndarray:
+        """Columns of the matrix per pixel: (C, H, W), zero for nodata.
+
+        Args:
+            codes: (H, W) coarse codes (validated with :meth:`check_codes`).
+
+        Returns:
+            float32 array.
+        """
+        result: np.ndarray = self._extended[:, self.columns(codes)]
+        return result
 
     def build_window(
         self,
@@ -202,13 +205,15 @@ class PriorBuilder:
         trim = halo - self.kernel_size // 2
         if trim:
             padded = padded[trim:-trim, trim:-trim]
+        columns = self.columns(padded)
         rows, cols = padded.shape
-        buffer = np.zeros(
-            (self.scheme.num_classes, fast_length(rows), fast_length(cols)), np.float64
-        )
-        self.remap(padded, out=buffer[:, :rows, :cols])
-        blurred = correlate_valid(buffer, self.kernel)[:, :height, :width]
-        blurred = np.clip(blurred, 0.0, None).astype(np.float32)
+        # One channel at a time keeps the FFT's double-precision work arrays small.
+        buffer = np.zeros((fast_length(rows), fast_length(cols)), np.float64)
+        blurred = np.empty((self.scheme.num_classes, height, width), np.float32)
+        for channel, values in enumerate(self._extended):
+            buffer[:rows, :cols] = values[columns]
+            result = correlate_valid(buffer, self.kernel)[:height, :width]
+            np.clip(result, 0.0, None, out=blurred[channel], casting='unsafe')
         total = blurred.sum(0)
         valid = total > MIN_INFORMATION
         prior = np.divide(blurred, total, out=np.zeros_like(blurred), where=valid)
@@ -246,69 +251,3 @@ class PriorBuilder:
         """
         halo = self.halo
         return self.build_window(np.asarray(codes), (halo, halo, halo, halo), layers)
-
-
-class PriorTransform(nn.Module):
-    """TorchGeo-style transform: adds a prior (and its validity) to a sample.
-
-    Each sample is treated as a whole raster (edges reflected). For results that
-    match a whole-raster prior, sample with a margin of :attr:`PriorBuilder.halo`
-    pixels and crop afterwards, or precompute priors with ``torchgeo-lsr prior``.
-    """
-
-    def __init__(
-        self,
-        builder: PriorBuilder,
-        coarse_key: str = 'mask',
-        prior_key: str = 'prior',
-        layer_keys: Mapping[str, str] | None = None,
-    ) -> None:
-        """Initialise the transform.
-
-        Args:
-            builder: the prior builder.
-            coarse_key: sample key of the coarse codes, (H, W) or (1, H, W) (or a
-                batch: (B, H, W) / (B, 1, H, W)).
-            prior_key: key for the prior; ``<prior_key>_valid`` gets the validity.
-            layer_keys: sample key of each auxiliary layer the rules need.
-        """
-        super().__init__()
-        self.builder = builder
-        self.coarse_key = coarse_key
-        self.prior_key = prior_key
-        self.layer_keys = dict(layer_keys or {})
-
-    def forward(self, sample: dict[str, Any]) -> dict[str, Any]:
-        """Add the prior.
-
-        Args:
-            sample: a sample (or batch) dictionary.
-
-        Returns:
-            The same dictionary with ``prior`` (float32, classes on the channel dim)
-            and ``prior_valid`` (bool) added.
-        """
-        codes: Tensor = sample[self.coarse_key]
-        batched = codes.ndim == 4 or (codes.ndim == 3 and codes.shape[0] != 1)
-        items = (
-            codes.reshape(-1, *codes.shape[-2:])
-            if batched
-            else codes.reshape(1, *codes.shape[-2:])
-        )
-        priors, valids = [], []
-        for i, item in enumerate(items):
-            layers = {
-                name: sample[key]
-                .reshape(-1, *codes.shape[-2:])[i if batched else 0]
-                .cpu()
-                .numpy()
-                for name, key in self.layer_keys.items()
-            }
-            prior, valid = self.builder(item.cpu().numpy(), layers)
-            priors.append(torch.from_numpy(prior))
-            valids.append(torch.from_numpy(valid))
-        prior_tensor = torch.stack(priors) if batched else priors[0]
-        valid_tensor = torch.stack(valids) if batched else valids[0]
-        sample[self.prior_key] = prior_tensor.to(codes.device)
-        sample[f'{self.prior_key}_valid'] = valid_tensor.to(codes.device)
-        return sample
