@@ -5,7 +5,8 @@ Subcommands so far:
 * ``demo``: the toy demonstration of QR/RQ resolving coarse priors
   (:mod:`torchgeo_lsr.toy`);
 * ``cooccurrence``: estimate P(fine | coarse) from label rasters;
-* ``prior``: write a prior GeoTIFF from coarse labels and auxiliary layers.
+* ``prior``: write a prior GeoTIFF from coarse labels and auxiliary layers;
+* ``make-scene``: write a synthetic scene (:func:`torchgeo_lsr.datasets.make_scene`).
 
 Training and prediction (``fit``, ``validate``, ``test``, ``predict``) and the other
 data tools (``make-scene``, ``evaluate``) join here as they land.
@@ -138,6 +139,27 @@ def _run_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_make_scene(args: argparse.Namespace) -> int:
+    """Write a synthetic scene.
+
+    Args:
+        args: parsed arguments.
+
+    Returns:
+        Exit status.
+    """
+    from .datasets import make_scene
+
+    manifest = make_scene(
+        args.out_dir, size=args.size, tiles=args.tiles, seed=args.seed, progress=True
+    )
+    print(f'Wrote a {args.tiles}-tile scene of {args.size} px tiles to {args.out_dir}')
+    calibration = manifest.to_dict().get('calibration') or {}
+    if calibration:
+        print(f'calibration: {calibration}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with all subcommands.
 
@@ -227,6 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     prior.add_argument('--block-size', type=int, default=2048)
     prior.add_argument('--out', required=True, help='output GeoTIFF')
     prior.set_defaults(handler=_run_prior)
+
+    scene = commands.add_parser(
+        'make-scene',
+        help='write a synthetic georeferenced scene (imagery, labels, NLCD, vectors)',
+        description='Write NAIP-like imagery, 1 m labels, 30 m NLCD and vector layers '
+        'with a manifest, deterministic for a seed.',
+    )
+    scene.add_argument('out_dir', help='output folder')
+    scene.add_argument('--size', type=int, default=2048, help='tile side in pixels')
+    scene.add_argument('--tiles', type=int, default=2, help='number of tiles')
+    scene.add_argument('--seed', type=int, default=0, help='random seed')
+    scene.set_defaults(handler=_run_make_scene)
     return parser
 
 
@@ -246,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         status: int = args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, NotADirectoryError) as error:
         parser.exit(2, f'torchgeo-lsr {args.command}: error: {error}\n')
     return status
 

@@ -1,0 +1,156 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.transform import from_origin
+
+from torchgeo_lsr.datamodules import LSRDataModule
+from torchgeo_lsr.priors import PriorBuilder, write_prior
+
+X0, Y0 = 500_000.0, 4_400_000.0
+TILE = 150
+
+
+def write(path: Path, data: np.ndarray, x: float, y: float, res: float = 1.0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = data if data.ndim == 3 else data[None]
+    with rasterio.open(
+        path,
+        'w',
+        driver='GTiff',
+        width=array.shape[2],
+        height=array.shape[1],
+        count=array.shape[0],
+        dtype=array.dtype,
+        crs='EPSG:32617',
+        transform=from_origin(x, y, res, res),
+    ) as dst:
+        dst.write(array)
+    return path
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    nlcd = rng.choice(np.array([11, 21, 22, 41, 81], np.uint8), (6, 11))
+    write(tmp_path / 'nlcd' / 'nlcd.tif', nlcd, X0 - 15, Y0 + 15, res=30.0)
+    for i in range(2):
+        x = X0 + i * TILE
+        image = rng.integers(1, 255, (4, TILE, TILE), dtype=np.uint8)
+        image[:, :5, :5] = 0  # nodata corner
+        labels = rng.choice(np.array([10, 20, 30, 40, 70, 0], np.uint8), (TILE, TILE))
+        write(tmp_path / 'naip' / f'tile_{i}.tif', image, x, Y0)
+        write(tmp_path / 'lc' / f'tile_{i}.tif', labels, x, Y0)
+    return tmp_path
+
+
+def datamodule(scene: Path, **kwargs: object) -> LSRDataModule:
+    options: dict[str, object] = {
+        'image_paths': scene / 'naip',
+        'coarse_paths': scene / 'nlcd',
+        'label_paths': scene / 'lc',
+        'cooccurrence': 'enviroatlas-pittsburgh',
+        'prior_sigma': 4.0,
+        'prior_kernel_size': 9,
+        'batch_size': 3,
+        'patch_size': 32,
+        'length': 6,
+    }
+    options.update(kwargs)
+    return LSRDataModule(**options)  # type: ignore[arg-type]
+
+
+def test_training_batches(scene: Path) -> None:
+    dm = datamodule(scene)
+    dm.setup('fit')
+    batch = next(iter(dm.train_dataloader()))
+    assert batch['image'].shape == (3, 4, 32, 32)
+    assert batch['image'].dtype == torch.float32
+    assert batch['image'].max() <= 1
+    assert batch['prior'].shape == (3, 5, 32, 32)
+    torch.testing.assert_close(batch['prior'].sum(1), torch.ones(3, 32, 32))
+    assert batch['valid'].dtype == torch.bool
+    assert batch['mask'].shape == (3, 32, 32)
+    assert set(batch['mask'].unique().tolist()) <= {0, 1, 2, 3, 4, 5}  # 5 = ignore
+    assert batch['bounds'].shape[0] == 3
+    width = batch['bounds'][:, 1] - batch['bounds'][:, 0]
+    torch.testing.assert_close(width, torch.full((3,), 32.0, dtype=width.dtype))
+
+
+def test_on_the_fly_priors_equal_precomputed(scene: Path, tmp_path: Path) -> None:
+    builder = PriorBuilder(
+        'enviroatlas-pittsburgh', sigma=4.0, kernel_size=9, coarse_nodata=[0]
+    )
+    for i in range(2):
+        write_prior(
+            builder,
+            scene / 'nlcd' / 'nlcd.tif',
+            tmp_path / 'prior' / f'tile_{i}.tif',
+            like=scene / 'naip' / f'tile_{i}.tif',
+            progress=False,
+        )
+    fly = datamodule(scene)
+    pre = datamodule(scene, prior_paths=tmp_path / 'prior', coarse_paths=None)
+    fly.setup('validate')
+    pre.setup('validate')
+    m = fly.margin
+    assert m == builder.halo
+    assert pre.margin == 0
+    # Patches in a tile's interior, at its corner, and at the edge shared by tiles.
+    for x, y in [
+        (X0 + 60, Y0 - 60),
+        (X0, Y0),
+        (X0 + TILE - 32, Y0 - 100),
+        (X0 + TILE, Y0 - 32),
+    ]:
+        a = fly.val_dataset[x : x + 32, y - 32 : y]
+        b = pre.val_dataset[x : x + 32, y - 32 : y]
+        torch.testing.assert_close(a['prior'], b['prior'], atol=1e-5, rtol=0)
+        torch.testing.assert_close(a['image'], b['image'])
+        assert torch.equal(a['valid'], b['valid'])
+        torch.testing.assert_close(a['bounds'], b['bounds'][:9])
+
+
+def test_nodata_and_ignore(scene: Path) -> None:
+    dm = datamodule(scene)
+    dm.setup('validate')
+    sample = dm.val_dataset[X0 : X0 + 32, Y0 - 32 : Y0]
+    assert not sample['valid'][:5, :5].any()  # imagery nodata corner
+    assert sample['valid'][10:, 10:].all()
+    with rasterio.open(scene / 'lc' / 'tile_0.tif') as src:
+        labels = src.read(1, window=((0, 32), (0, 32)))
+    assert (sample['mask'].numpy()[labels == 0] == 5).all()
+
+
+def test_predict_covers_everything_and_keeps_bounds(scene: Path) -> None:
+    dm = datamodule(scene, patch_size=64)
+    dm.setup('predict')
+    batches = list(dm.predict_dataloader())
+    bounds = torch.cat([b['bounds'] for b in batches])
+    # The grid covers the whole extent (TorchGeo centres it, overhanging evenly).
+    assert bounds[:, 0].min() <= X0
+    assert bounds[:, 1].max() >= X0 + 2 * TILE
+    assert bounds[:, 4].max() >= Y0
+    assert bounds[:, 3].min() <= Y0 - TILE
+    # on_after_batch_transfer keeps the georeference for predict_step.
+    kept = dm.on_after_batch_transfer(batches[0], 0)
+    assert 'bounds' in kept
+    assert 'transform' in kept
+
+
+def test_tile_split(scene: Path) -> None:
+    dm = datamodule(scene, split='tiles', val_tiles=['tile_1'], test_tiles=['tile_1'])
+    dm.setup('fit')
+    assert len(dm.train_dataset) == 1
+    assert all('tile_0' in f for f in dm.train_dataset.datasets[0].datasets[0].files)
+    with pytest.raises(ValueError, match='no imagery file named'):
+        datamodule(scene, split='tiles', val_tiles=['tile_9']).setup('fit')
+
+
+def test_bad_arguments(scene: Path) -> None:
+    with pytest.raises(ValueError, match='prior_paths, or coarse_paths'):
+        LSRDataModule(image_paths=scene / 'naip', coarse_paths=scene / 'nlcd')
+    with pytest.raises(ValueError, match='split'):
+        datamodule(scene, split='random')

@@ -1,0 +1,477 @@
+"""Generic LSR data module: any imagery + coarse labels (or priors) -> (image, prior).
+
+Batches carry ``image`` (float), ``prior`` (C x H x W, sums to 1), ``valid`` (bool:
+imagery and prior both have data), ``mask`` (high-res class indices with the ignore
+index ``C``, only when labels are given; used for metrics only), and ``bounds`` /
+``transform`` of each patch, which survive to the task's steps.
+
+The prior is read from precomputed rasters (``prior_paths``, from ``torchgeo-lsr
+prior``) or built on the fly from the coarse labels with the same
+:class:`~torchgeo_lsr.priors.PriorBuilder`. On-the-fly priors need context beyond the
+patch (the blur radius), so patches are sampled with a margin of ``builder.halo``
+pixels, the prior is built with the tile's outer edges reflected exactly as the
+raster writer does, and the margin is cropped: on-the-fly and precomputed priors
+agree.
+
+Splits: ``'transductive'`` (default, the paper's protocol: train, validate and test
+on the same target tiles; their high-res labels only ever feed metrics) or
+``'tiles'`` (``val_tiles`` / ``test_tiles`` name imagery files held out).
+"""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchgeo.datamodules import GeoDataModule
+from torchgeo.datasets import GeoDataset, IntersectionDataset
+from torchgeo.datasets.utils import GeoSlice, Sample
+from torchgeo.samplers import GriddedPatchSampler, RandomBatchGeoSampler
+
+from ..datasets.rasters import (
+    CoarseLabelRaster,
+    ImageryRaster,
+    LabelRaster,
+    PriorRaster,
+)
+from ..priors.builder import PriorBuilder
+from ..priors.cooccurrence import load_cooccurrence
+from ..schemes import ClassScheme, get_scheme
+
+__all__ = ('LSRDataModule', 'LSRSampleTransform', 'MarginDataset')
+
+Paths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+Split = Literal['transductive', 'tiles']
+
+
+def _as_list(paths: Paths | None) -> list[str]:
+    """Normalise a file, a folder or a list of them to a list of strings."""
+    if paths is None:
+        return []
+    if isinstance(paths, str | os.PathLike):
+        return [os.fspath(paths)]
+    return [os.fspath(p) for p in paths]
+
+
+class MarginDataset(IntersectionDataset):
+    """An intersection of datasets that reads every patch with a margin around it.
+
+    Samplers choose patches as usual; each read extends the patch by ``margin``
+    pixels on all sides (outside the data, rasters read as nodata), and
+    :class:`LSRSampleTransform` crops the margin again.
+    """
+
+    def __init__(self, dataset1: GeoDataset, dataset2: GeoDataset, margin: int) -> None:
+        """Intersect two datasets.
+
+        Args:
+            dataset1: the first dataset (its bounds describe the patch).
+            dataset2: the second dataset.
+            margin: pixels of context read around each patch.
+        """
+        super().__init__(dataset1, dataset2)
+        self.margin = margin
+
+    def __getitem__(self, index: GeoSlice) -> Sample:
+        """Read the patch ``index`` plus the margin.
+
+        Args:
+            index: the patch's ``[x, y, t]`` slice.
+
+        Returns:
+            The sample (before the transform crops the margin).
+        """
+        x, y, t = self._disambiguate_slice(index)
+        xres, yres = self.res
+        dx, dy = self.margin * xres, self.margin * yres
+        expanded = (
+            slice(x.start - dx, x.stop + dx, x.step),
+            slice(y.start - dy, y.stop + dy, y.step),
+            t,
+        )
+        return super().__getitem__(expanded)
+
+
+class LSRSampleTransform:
+    """Turn a raw sample (with margin) into a training sample (without margin).
+
+    Picklable, so it runs in data-loader workers.
+    """
+
+    def __init__(
+        self,
+        margin: int,
+        num_classes: int,
+        builder: PriorBuilder | None,
+        tile_bounds: Sequence[tuple[float, float, float, float]],
+        label_scheme: ClassScheme | None,
+        image_scale: float = 255.0,
+        image_nodata: float | None = 0.0,
+    ) -> None:
+        """Initialise the transform.
+
+        Args:
+            margin: pixels of context around each patch, cropped at the end.
+            num_classes: number of prior classes (also the ignore index of ``mask``).
+            builder: builds priors from ``coarse`` codes; None when ``prior`` is read.
+            tile_bounds: (minx, miny, maxx, maxy) of every imagery tile; edges of the
+                tile holding a patch are reflected for its prior.
+            label_scheme: scheme of the high-res labels (None: no labels).
+            image_scale: imagery is divided by this.
+            image_nodata: imagery value meaning nodata when all bands have it.
+        """
+        self.margin = margin
+        self.num_classes = num_classes
+        self.builder = builder
+        self.tile_bounds = list(tile_bounds)
+        self.label_scheme = label_scheme
+        self.image_scale = image_scale
+        self.image_nodata = image_nodata
+
+    def _missing(self, bounds: Tensor, shape: tuple[int, int]) -> tuple[int, ...]:
+        """Pixels of the sample outside its tile: (top, bottom, left, right).
+
+        Args:
+            bounds: the sample's bounds tensor (xmin, xmax, xres, ymin, ymax, yres, ...).
+            shape: the sample's (height, width).
+
+        Returns:
+            Pixels to cut and reflect on each side.
+        """
+        xmin, xmax, xres, ymin, ymax, yres = (float(v) for v in bounds[:6])
+        centre_x, centre_y = (xmin + xmax) / 2, (ymin + ymax) / 2
+        tile = next(
+            (
+                b
+                for b in self.tile_bounds
+                if b[0] <= centre_x <= b[2] and b[1] <= centre_y <= b[3]
+            ),
+            (xmin, ymin, xmax, ymax),
+        )
+        height, width = shape
+        left = min(width, max(0, round((tile[0] - xmin) / xres)))
+        right = min(width, max(0, round((xmax - tile[2]) / xres)))
+        top = min(height, max(0, round((ymax - tile[3]) / yres)))
+        bottom = min(height, max(0, round((tile[1] - ymin) / yres)))
+        return top, bottom, left, right
+
+    def __call__(self, sample: Sample) -> Sample:
+        """Build or normalise the prior, validity and labels; crop the margin.
+
+        Args:
+            sample: raw sample with ``image`` and ``coarse`` or ``prior`` (and
+                optionally ``mask``), including the margin.
+
+        Returns:
+            The training sample.
+        """
+        image = sample['image'].float() / self.image_scale
+        height, width = image.shape[-2:]
+        m = self.margin
+        if self.builder is not None:
+            codes = sample.pop('coarse').numpy()
+            top, bottom, left, right = self._missing(sample['bounds'], (height, width))
+            inside = codes[top : height - bottom, left : width - right]
+            prior_array, valid_array = self.builder.build_window(
+                inside, (top, bottom, left, right)
+            )
+            prior = torch.from_numpy(prior_array)
+            prior_valid = torch.from_numpy(valid_array)
+        else:
+            raw = sample.pop('prior')[:, m : height - m, m : width - m].float()
+            total = raw.nan_to_num(0.0).clamp_min(0).sum(0)
+            prior_valid = torch.isfinite(raw).all(0) & (total > 0)
+            prior = torch.where(
+                prior_valid, raw.nan_to_num(0.0) / total.clamp_min(1e-12), 0.0
+            )
+        image = image[:, m : height - m, m : width - m]
+        valid = prior_valid.clone()
+        if self.image_nodata is not None:
+            valid &= ~(image * self.image_scale == self.image_nodata).all(0)
+        # Invalid pixels get a uniform prior: losses must still see a distribution.
+        prior = torch.where(valid, prior, 1.0 / self.num_classes)
+        out: Sample = {'image': image, 'prior': prior, 'valid': valid}
+        if 'mask' in sample and self.label_scheme is not None:
+            codes = sample['mask'][m : height - m, m : width - m].numpy()
+            index = self.label_scheme.to_index(codes).astype(np.int64)
+            index[index < 0] = self.num_classes
+            out['mask'] = torch.from_numpy(index)
+        # Intersections concatenate each dataset's bounds and transform: the first
+        # one (the imagery's) describes the patch.
+        xmin, xmax, xres, ymin, ymax, yres, *rest = sample['bounds'][:9].tolist()
+        out['bounds'] = torch.tensor(
+            [
+                xmin + m * xres,
+                xmax - m * xres,
+                xres,
+                ymin + m * yres,
+                ymax - m * yres,
+                yres,
+                *rest,
+            ]
+        )
+        transform = sample['transform'][:9].clone()
+        transform[2] += m * xres
+        transform[5] -= m * yres
+        out['transform'] = transform
+        return out
+
+
+class LSRDataModule(GeoDataModule):
+    """Imagery + coarse labels (or priors) + optional high-res labels -> LSR batches.
+
+    Training batches come from :class:`~torchgeo.samplers.RandomBatchGeoSampler`
+    (all patches of a batch from one tile, as the paper's per-batch normalisation
+    assumes); validation and test from :class:`~torchgeo.samplers.GridGeoSampler`;
+    prediction covers the whole extent.
+    """
+
+    def __init__(
+        self,
+        image_paths: Paths,
+        coarse_paths: Paths | None = None,
+        label_paths: Paths | None = None,
+        prior_paths: Paths | None = None,
+        cooccurrence: str | None = None,
+        prior_sigma: float = 31.0,
+        prior_kernel_size: int = 101,
+        coarse_nodata: Sequence[float] = (0,),
+        label_scheme: str | None = None,
+        batch_size: int = 16,
+        patch_size: int = 128,
+        length: int | None = None,
+        num_workers: int = 0,
+        split: Split = 'transductive',
+        val_tiles: Sequence[str] = (),
+        test_tiles: Sequence[str] = (),
+        image_glob: str = '*.tif',
+        coarse_glob: str = '*.tif',
+        label_glob: str = '*.tif',
+        prior_glob: str = '*.tif',
+        image_scale: float = 255.0,
+        image_nodata: float | None = 0.0,
+    ) -> None:
+        """Initialise the data module.
+
+        Args:
+            image_paths: imagery files or folders.
+            coarse_paths: coarse label rasters (needed unless ``prior_paths``).
+            label_paths: high-res label rasters, for metrics only.
+            prior_paths: precomputed prior rasters (else built on the fly).
+            cooccurrence: bundled matrix name or CSV (needed for on-the-fly priors;
+                also names the classes).
+            prior_sigma: blur sigma in pixels of the imagery grid.
+            prior_kernel_size: blur kernel size in pixels.
+            coarse_nodata: coarse codes meaning nodata.
+            label_scheme: scheme of the high-res labels (default: the matrix's fine
+                scheme).
+            batch_size: patches per batch.
+            patch_size: patch side in pixels (without margin).
+            length: training patches per epoch (default: sampler's choice).
+            num_workers: data-loader workers.
+            split: ``'transductive'`` or ``'tiles'``.
+            val_tiles: imagery file names (or stems) for validation (``'tiles'``).
+            test_tiles: imagery file names (or stems) for testing (``'tiles'``).
+            image_glob: pattern of imagery files.
+            coarse_glob: pattern of coarse label files.
+            label_glob: pattern of label files.
+            prior_glob: pattern of prior files.
+            image_scale: imagery values are divided by this.
+            image_nodata: imagery value meaning nodata (in all bands).
+
+        Raises:
+            ValueError: On inconsistent arguments.
+        """
+        if prior_paths is None and (coarse_paths is None or cooccurrence is None):
+            raise ValueError(
+                'give prior_paths, or coarse_paths and cooccurrence to build priors'
+            )
+        if split not in ('transductive', 'tiles'):
+            raise ValueError(f"split must be 'transductive' or 'tiles', got {split!r}")
+        super().__init__(
+            ImageryRaster,  # unused: setup assembles intersections of datasets
+            batch_size=batch_size,
+            patch_size=patch_size,
+            length=length,
+            num_workers=num_workers,
+        )
+        self.image_paths = _as_list(image_paths)
+        self.coarse_paths = _as_list(coarse_paths)
+        self.label_paths = _as_list(label_paths)
+        self.prior_paths = _as_list(prior_paths)
+        self.split = split
+        self.val_tiles = list(val_tiles)
+        self.test_tiles = list(test_tiles)
+        self.globs = {
+            'image': image_glob,
+            'coarse': coarse_glob,
+            'label': label_glob,
+            'prior': prior_glob,
+        }
+        self.image_scale = image_scale
+        self.image_nodata = image_nodata
+        self.builder: PriorBuilder | None = None
+        scheme: ClassScheme | None = None
+        if cooccurrence is not None:
+            matrix = load_cooccurrence(cooccurrence)
+            scheme = matrix.fine
+            if not self.prior_paths:
+                self.builder = PriorBuilder(
+                    matrix,
+                    sigma=prior_sigma,
+                    kernel_size=prior_kernel_size,
+                    coarse_nodata=coarse_nodata,
+                )
+        if label_scheme is not None:
+            scheme = get_scheme(label_scheme)
+        self.scheme = scheme
+        self.margin = self.builder.halo if self.builder is not None else 0
+
+    @property
+    def num_classes(self) -> int:
+        """Number of prior classes."""
+        if self.scheme is not None:
+            return self.scheme.num_classes
+        with_prior = PriorRaster(self.prior_paths, filename_glob=self.globs['prior'])
+        return (
+            len(with_prior.all_bands)
+            if with_prior.all_bands
+            else _band_count(with_prior)
+        )
+
+    def _tile_files(self, names: Sequence[str], exclude: Sequence[str]) -> list[str]:
+        """Imagery files selected by name (or all but ``exclude``).
+
+        Args:
+            names: file names or stems to keep (empty: keep all).
+            exclude: file names or stems to drop.
+
+        Returns:
+            Matching files.
+
+        Raises:
+            ValueError: If a requested tile matches no imagery file.
+        """
+        files = sorted(
+            ImageryRaster(self.image_paths, filename_glob=self.globs['image']).files
+        )
+
+        def matches(path: str, wanted: str) -> bool:
+            return Path(path).name == wanted or Path(path).stem == wanted
+
+        for wanted in [*names, *exclude]:
+            if not any(matches(f, wanted) for f in files):
+                raise ValueError(f'no imagery file named {wanted!r} for the split')
+        keep = [f for f in files if not names or any(matches(f, n) for n in names)]
+        return [f for f in keep if not any(matches(f, n) for n in exclude)]
+
+    def _dataset(
+        self, image_files: Sequence[str]
+    ) -> tuple[GeoDataset, LSRSampleTransform]:
+        """Intersect imagery, prior source and labels for some imagery files.
+
+        Args:
+            image_files: imagery files of the split.
+
+        Returns:
+            The dataset and the transform its samples need.
+        """
+        imagery = ImageryRaster(image_files, filename_glob=self.globs['image'])
+        others: list[GeoDataset] = []
+        if self.builder is not None:
+            others.append(
+                CoarseLabelRaster(
+                    self.coarse_paths,
+                    crs=imagery.crs,
+                    res=imagery.res,
+                    filename_glob=self.globs['coarse'],
+                )
+            )
+        else:
+            others.append(
+                PriorRaster(
+                    self.prior_paths,
+                    crs=imagery.crs,
+                    res=imagery.res,
+                    filename_glob=self.globs['prior'],
+                )
+            )
+        if self.label_paths:
+            others.append(
+                LabelRaster(
+                    self.label_paths,
+                    crs=imagery.crs,
+                    res=imagery.res,
+                    filename_glob=self.globs['label'],
+                )
+            )
+        inner: GeoDataset = imagery
+        for other in others[:-1]:
+            inner = inner & other
+        dataset = MarginDataset(inner, others[-1], self.margin)
+        tile_bounds = [tuple(g.bounds) for g in imagery.index.geometry]
+        transform = LSRSampleTransform(
+            self.margin,
+            self.num_classes,
+            self.builder,
+            tile_bounds,
+            self.scheme if self.label_paths else None,
+            self.image_scale,
+            self.image_nodata,
+        )
+        dataset.transforms = transform
+        return dataset, transform
+
+    def setup(self, stage: str) -> None:
+        """Build datasets and samplers for a stage.
+
+        Args:
+            stage: ``'fit'``, ``'validate'``, ``'test'`` or ``'predict'``.
+        """
+        size = (
+            self.patch_size if isinstance(self.patch_size, int) else self.patch_size[0]
+        )
+        held_out = [*self.val_tiles, *self.test_tiles] if self.split == 'tiles' else []
+        if stage == 'fit':
+            self.train_dataset, _ = self._dataset(self._tile_files([], held_out))
+            self.train_batch_sampler = RandomBatchGeoSampler(
+                self.train_dataset, size, self.batch_size, self.length
+            )
+        if stage in ('fit', 'validate'):
+            files = self._tile_files(
+                self.val_tiles if self.split == 'tiles' else [], []
+            )
+            self.val_dataset, _ = self._dataset(files)
+            self.val_sampler = GriddedPatchSampler(self.val_dataset, size=size)
+        if stage == 'test':
+            files = self._tile_files(
+                self.test_tiles if self.split == 'tiles' else [], []
+            )
+            self.test_dataset, _ = self._dataset(files)
+            self.test_sampler = GriddedPatchSampler(self.test_dataset, size=size)
+        if stage == 'predict':
+            self.predict_dataset, _ = self._dataset(self._tile_files([], []))
+            self.predict_sampler = GriddedPatchSampler(self.predict_dataset, size=size)
+
+    def on_after_batch_transfer(self, batch: Sample, dataloader_idx: int) -> Sample:
+        """Keep the batch as it is (georeference included; no augmentation).
+
+        Args:
+            batch: the batch.
+            dataloader_idx: index of the data loader.
+
+        Returns:
+            The batch.
+        """
+        return batch
+
+
+def _band_count(dataset: PriorRaster) -> int:
+    """Number of bands of the first file of a raster dataset."""
+    import rasterio
+
+    with rasterio.open(next(iter(dataset.files))) as src:
+        return int(src.count)

@@ -1,0 +1,31 @@
+"""Datasets for label super-resolution.
+
+* :mod:`.rasters`: imagery, coarse labels, high-res labels and priors as TorchGeo
+  raster datasets, each under its own sample key;
+* :mod:`.vectors`: buildings, roads, waterways and water bodies from local files or
+  OpenStreetMap, rasterised with the paper's rules;
+* :mod:`.scene`: :func:`make_scene` writes a georeferenced synthetic scene (NAIP-like
+  imagery, 1 m EnviroAtlas labels, 30 m NLCD, vector layers, manifest).
+"""
+
+from .rasters import CoarseLabelRaster, ImageryRaster, LabelRaster, PriorRaster
+from .scene import SceneManifest, make_scene
+from .vectors import (
+    LAYER_OPTIONS,
+    download_osm_layers,
+    rasterize_layer,
+    read_vector_layer,
+)
+
+__all__ = (
+    'LAYER_OPTIONS',
+    'CoarseLabelRaster',
+    'ImageryRaster',
+    'LabelRaster',
+    'PriorRaster',
+    'SceneManifest',
+    'download_osm_layers',
+    'make_scene',
+    'rasterize_layer',
+    'read_vector_layer',
+)
