@@ -154,3 +154,48 @@ def test_bad_arguments(scene: Path) -> None:
         LSRDataModule(image_paths=scene / 'naip', coarse_paths=scene / 'nlcd')
     with pytest.raises(ValueError, match='split'):
         datamodule(scene, split='random')
+
+
+def test_on_the_fly_fusion_equals_precomputed(scene: Path, tmp_path: Path) -> None:
+    import geopandas
+    from shapely.geometry import LineString, box
+
+    roads = geopandas.GeoDataFrame(
+        geometry=[LineString([(X0, Y0 - 40.5), (X0 + 2 * TILE, Y0 - 40.5)])],
+        crs='EPSG:32617',
+    )
+    buildings = geopandas.GeoDataFrame(
+        geometry=[box(X0 + 140, Y0 - 80, X0 + 160, Y0 - 60)], crs='EPSG:32617'
+    ).to_crs('EPSG:4326')  # another CRS: reprojected to the imagery grid
+    roads.to_file(tmp_path / 'roads.gpkg')
+    buildings.to_file(tmp_path / 'buildings.gpkg')
+    layers = {
+        'roads': tmp_path / 'roads.gpkg',
+        'buildings': tmp_path / 'buildings.gpkg',
+    }
+    fly = datamodule(
+        scene, roads_paths=layers['roads'], buildings_paths=layers['buildings']
+    )
+    builder = fly.builder
+    assert builder is not None
+    assert builder.rules is not None
+    assert [r.name for r in builder.rules.rules] == ['roads', 'buildings']
+    for i in range(2):
+        write_prior(
+            builder,
+            scene / 'nlcd' / 'nlcd.tif',
+            tmp_path / 'prior' / f'tile_{i}.tif',
+            like=scene / 'naip' / f'tile_{i}.tif',
+            layers=layers,
+            progress=False,
+        )
+    pre = datamodule(scene, prior_paths=tmp_path / 'prior', coarse_paths=None)
+    fly.setup('validate')
+    pre.setup('validate')
+    for x, y in [(X0 + 120, Y0 - 50), (X0 + TILE, Y0 - 90), (X0, Y0 - 30)]:
+        a = fly.val_dataset[x : x + 32, y - 32 : y]
+        b = pre.val_dataset[x : x + 32, y - 32 : y]
+        torch.testing.assert_close(a['prior'], b['prior'], atol=1e-5, rtol=0)
+    # The road raises impervious (channel 1) along it.
+    sample = fly.val_dataset[X0 + 60 : X0 + 92, Y0 - 56 : Y0 - 24]
+    assert sample['prior'][1, 16].mean() > sample['prior'][1, 0].mean() + 0.05

@@ -19,9 +19,10 @@ on the same target tiles; their high-res labels only ever feed metrics) or
 """
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from ..datasets.rasters import (
 )
 from ..priors.builder import PriorBuilder
 from ..priors.cooccurrence import load_cooccurrence
+from ..priors.fusion import load_rules
 from ..schemes import ClassScheme, get_scheme
 
 __all__ = ('LSRDataModule', 'LSRSampleTransform', 'MarginDataset')
@@ -110,6 +112,8 @@ class LSRSampleTransform:
         label_scheme: ClassScheme | None,
         image_scale: float = 255.0,
         image_nodata: float | None = 0.0,
+        layers: dict[str, Any] | None = None,
+        crs: Any = None,
     ) -> None:
         """Initialise the transform.
 
@@ -122,7 +126,12 @@ class LSRSampleTransform:
             label_scheme: scheme of the high-res labels (None: no labels).
             image_scale: imagery is divided by this.
             image_nodata: imagery value meaning nodata when all bands have it.
+            layers: auxiliary vector layers (GeoDataFrames in ``crs``) by name, for
+                the builder's fusion rules.
+            crs: CRS of the imagery grid.
         """
+        self.layers = dict(layers or {})
+        self.crs = crs
         self.margin = margin
         self.num_classes = num_classes
         self.builder = builder
@@ -158,6 +167,36 @@ class LSRSampleTransform:
         bottom = min(height, max(0, round((tile[1] - ymin) / yres)))
         return top, bottom, left, right
 
+    def _layers(
+        self, sample: Sample, shape: tuple[int, ...], top: int, left: int
+    ) -> dict[str, np.ndarray]:
+        """Rasterise the auxiliary layers on the part of the sample inside its tile.
+
+        Args:
+            sample: the raw sample (its ``transform`` locates it).
+            shape: (height, width) of the inside part.
+            top: rows cut off at the top.
+            left: columns cut off on the left.
+
+        Returns:
+            0/1 layers by name.
+        """
+        if not self.layers:
+            return {}
+        from affine import Affine
+
+        from ..datasets.vectors import rasterize_layer
+
+        a, b, c, d, e, f = (float(v) for v in sample['transform'][:6])
+        grid = Affine(a, b, c + left * a, d, e, f + top * e)
+        with warnings.catch_warnings():
+            # Most patches miss most features: "no overlap" is normal here.
+            warnings.simplefilter('ignore', UserWarning)
+            return {
+                name: rasterize_layer(frame, name, self.crs, grid, shape[1], shape[0])
+                for name, frame in self.layers.items()
+            }
+
     def __call__(self, sample: Sample) -> Sample:
         """Build or normalise the prior, validity and labels; crop the margin.
 
@@ -176,7 +215,9 @@ class LSRSampleTransform:
             top, bottom, left, right = self._missing(sample['bounds'], (height, width))
             inside = codes[top : height - bottom, left : width - right]
             prior_array, valid_array = self.builder.build_window(
-                inside, (top, bottom, left, right)
+                inside,
+                (top, bottom, left, right),
+                self._layers(sample, inside.shape, top, left),
             )
             prior = torch.from_numpy(prior_array)
             prior_valid = torch.from_numpy(valid_array)
@@ -239,6 +280,11 @@ class LSRDataModule(GeoDataModule):
         prior_sigma: float = 31.0,
         prior_kernel_size: int = 101,
         coarse_nodata: Sequence[float] = (0,),
+        buildings_paths: Paths | None = None,
+        roads_paths: Paths | None = None,
+        waterways_paths: Paths | None = None,
+        waterbodies_paths: Paths | None = None,
+        fusion_rules: str | None = None,
         label_scheme: str | None = None,
         batch_size: int = 16,
         patch_size: int = 128,
@@ -266,6 +312,12 @@ class LSRDataModule(GeoDataModule):
             prior_sigma: blur sigma in pixels of the imagery grid.
             prior_kernel_size: blur kernel size in pixels.
             coarse_nodata: coarse codes meaning nodata.
+            buildings_paths: building footprint vector file(s) for on-the-fly fusion.
+            roads_paths: road vector file(s).
+            waterways_paths: waterway vector file(s).
+            waterbodies_paths: water body vector file(s).
+            fusion_rules: rule set name or YAML (default with layers: enviroatlas,
+                restricted to the layers given).
             label_scheme: scheme of the high-res labels (default: the matrix's fine
                 scheme).
             batch_size: patches per batch.
@@ -325,6 +377,24 @@ class LSRDataModule(GeoDataModule):
                     kernel_size=prior_kernel_size,
                     coarse_nodata=coarse_nodata,
                 )
+        self.layer_paths = {
+            name: _as_list(paths)
+            for name, paths in (
+                ('buildings', buildings_paths),
+                ('roads', roads_paths),
+                ('waterways', waterways_paths),
+                ('waterbodies', waterbodies_paths),
+            )
+            if paths is not None
+        }
+        if self.builder is not None and (self.layer_paths or fusion_rules):
+            rules = load_rules(fusion_rules or 'enviroatlas')
+            if fusion_rules is None:
+                rules = rules.restricted_to(set(self.layer_paths))
+            missing = [n for n in rules.layers if n not in self.layer_paths]
+            if missing:
+                raise ValueError(f'the fusion rules need layers {missing}')
+            self.builder.rules = rules
         if label_scheme is not None:
             scheme = get_scheme(label_scheme)
         self.scheme = scheme
@@ -413,6 +483,18 @@ class LSRDataModule(GeoDataModule):
             inner = inner & other
         dataset = MarginDataset(inner, others[-1], self.margin)
         tile_bounds = [tuple(g.bounds) for g in imagery.index.geometry]
+        layers = {}
+        if self.builder is not None and self.builder.rules is not None:
+            import pandas
+
+            from ..datasets.vectors import read_vector_layer
+
+            for name in self.builder.rules.layers:
+                frames = [
+                    read_vector_layer(path, crs=imagery.crs)
+                    for path in self.layer_paths[name]
+                ]
+                layers[name] = pandas.concat(frames) if len(frames) > 1 else frames[0]
         transform = LSRSampleTransform(
             self.margin,
             self.num_classes,
@@ -421,6 +503,8 @@ class LSRDataModule(GeoDataModule):
             self.scheme if self.label_paths else None,
             self.image_scale,
             self.image_nodata,
+            layers,
+            imagery.crs,
         )
         dataset.transforms = transform
         return dataset, transform
