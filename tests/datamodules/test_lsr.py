@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from rasterio.transform import from_origin
 
+from tests.rasters import write_geotiff
 from torchgeo_lsr.datamodules import LSRDataModule
 from torchgeo_lsr.priors import PriorBuilder, write_prior
 
@@ -14,21 +14,7 @@ TILE = 150
 
 
 def write(path: Path, data: np.ndarray, x: float, y: float, res: float = 1.0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    array = data if data.ndim == 3 else data[None]
-    with rasterio.open(
-        path,
-        'w',
-        driver='GTiff',
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype=array.dtype,
-        crs='EPSG:32617',
-        transform=from_origin(x, y, res, res),
-    ) as dst:
-        dst.write(array)
-    return path
+    return write_geotiff(path, data, x, y, res)
 
 
 @pytest.fixture

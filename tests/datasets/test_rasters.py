@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from rasterio.transform import from_origin
 from torchgeo.datasets import DatasetNotFoundError
 
+from tests.rasters import write_geotiff
 from torchgeo_lsr.datasets.rasters import (
     CoarseLabelRaster,
     ImageryRaster,
@@ -18,21 +18,7 @@ ORIGIN = (500_000.0, 4_400_000.0)
 
 
 def write(path: Path, data: np.ndarray, resolution: float = 1.0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    array = data if data.ndim == 3 else data[None]
-    with rasterio.open(
-        path,
-        'w',
-        driver='GTiff',
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype=array.dtype,
-        crs='EPSG:32617',
-        transform=from_origin(*ORIGIN, resolution, resolution),
-    ) as dst:
-        dst.write(array)
-    return path
+    return write_geotiff(path, data, *ORIGIN, res=resolution)
 
 
 @pytest.fixture
