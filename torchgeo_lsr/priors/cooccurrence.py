@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.windows
-from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 
 from ..io import atomic_path
 from ..schemes import ClassScheme, generic_scheme, get_scheme
+from .layers import labels_on_grid
 
 __all__ = (
     'BUNDLED_COOCCURRENCES',
@@ -305,17 +304,8 @@ def estimate_cooccurrence(
     for coarse_path, fine_path in pairs:
         with rasterio.open(fine_path) as fine_src, rasterio.open(coarse_path) as src:
             _check_overlap(src, fine_src, coarse_path, fine_path)
-            # Float with NaN nodata: GDAL would otherwise alter source values that
-            # equal the fill value, and outside pixels must stay distinguishable.
-            with WarpedVRT(
-                src,
-                crs=fine_src.crs,
-                transform=fine_src.transform,
-                width=fine_src.width,
-                height=fine_src.height,
-                resampling=Resampling.nearest,
-                dtype='float32',
-                nodata=float('nan'),
+            with labels_on_grid(
+                src, fine_src.crs, fine_src.transform, fine_src.width, fine_src.height
             ) as vrt:
                 for _, window in _windows(fine_src.height, fine_src.width, window_size):
                     fine = fine_src.read(1, window=window)

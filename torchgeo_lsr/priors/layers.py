@@ -22,7 +22,37 @@ from rasterio.vrt import WarpedVRT
 
 from .fusion import RasterisationOptions, dilate
 
-__all__ = ('LayerSource', 'open_layer')
+__all__ = ('LayerSource', 'labels_on_grid', 'open_layer')
+
+
+def labels_on_grid(
+    src: rasterio.DatasetReader, crs: CRS, transform: Affine, width: int, height: int
+) -> WarpedVRT:
+    """Label codes of a raster on another grid (nearest), as float32 with NaN nodata.
+
+    Float with NaN nodata because GDAL would otherwise alter source codes equal to an
+    integer fill value, and pixels outside the raster must stay distinguishable.
+
+    Args:
+        src: the label raster.
+        crs: output CRS.
+        transform: output transform.
+        width: output width.
+        height: output height.
+
+    Returns:
+        A warped view to read windows from (close it, or use it as a context).
+    """
+    return WarpedVRT(
+        src,
+        crs=crs,
+        transform=transform,
+        width=width,
+        height=height,
+        resampling=Resampling.nearest,
+        dtype='float32',
+        nodata=float('nan'),
+    )
 
 
 class LayerSource:

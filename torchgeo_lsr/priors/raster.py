@@ -13,14 +13,12 @@ from typing import Literal
 import numpy as np
 import rasterio
 import rasterio.windows
-from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from tqdm import tqdm
 
 from ..io import atomic_path
 from .builder import PriorBuilder
-from .layers import LayerSource
+from .layers import LayerSource, labels_on_grid
 
 __all__ = ('OutputGrid', 'write_prior')
 
@@ -167,15 +165,8 @@ def write_prior(
             if dtype == 'float32':
                 profile['nodata'] = float('nan')
             with (
-                WarpedVRT(
-                    src,
-                    crs=grid.crs,
-                    transform=grid.transform,
-                    width=grid.width,
-                    height=grid.height,
-                    resampling=Resampling.nearest,
-                    dtype='float32',
-                    nodata=float('nan'),
+                labels_on_grid(
+                    src, grid.crs, grid.transform, grid.width, grid.height
                 ) as vrt,
                 atomic_path(out) as temporary,
                 rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=256),
