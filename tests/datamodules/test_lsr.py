@@ -132,7 +132,9 @@ def test_tile_split(scene: Path) -> None:
     assert len(dm.train_dataset) == 1
     assert all('tile_0' in f for f in dm.train_dataset.datasets[0].datasets[0].files)
     with pytest.raises(ValueError, match='no imagery file named'):
-        datamodule(scene, split='tiles', val_tiles=['tile_9']).setup('fit')
+        datamodule(
+            scene, split='tiles', val_tiles=['tile_9'], test_tiles=['tile_1']
+        ).setup('fit')
 
 
 def test_bad_arguments(scene: Path) -> None:
@@ -185,3 +187,140 @@ def test_on_the_fly_fusion_equals_precomputed(scene: Path, tmp_path: Path) -> No
     # The road raises impervious (channel 1) along it.
     sample = fly.val_dataset[X0 + 60 : X0 + 92, Y0 - 56 : Y0 - 24]
     assert sample['prior'][1, 16].mean() > sample['prior'][1, 0].mean() + 0.05
+
+
+def test_tile_split_validates_on_training_tiles(scene: Path) -> None:
+    dm = datamodule(scene, split='tiles', test_tiles=['tile_1'])
+    dm.setup('fit')
+    files = dm.val_dataset.datasets[0].datasets[0].files
+    assert all('tile_0' in f for f in files)
+    dm.setup('test')
+    assert all('tile_1' in f for f in dm.test_dataset.datasets[0].datasets[0].files)
+
+
+def test_region_split(scene: Path, tmp_path: Path) -> None:
+    import geopandas
+    from shapely.geometry import box
+
+    # Test on the right half of tile 1 (given as a file in another CRS), validate on
+    # a box of tile 0; train on the rest.
+    test_box = box(X0 + TILE + 75, Y0 - TILE, X0 + 2 * TILE, Y0)
+    geopandas.GeoDataFrame(geometry=[test_box], crs='EPSG:32617').to_crs(
+        'EPSG:4326'
+    ).to_file(tmp_path / 'test_region.gpkg')
+    val_box = (X0, Y0 - 64, X0 + 64, Y0)
+    dm = datamodule(
+        scene,
+        split='regions',
+        val_region=val_box,
+        test_region=tmp_path / 'test_region.gpkg',
+        patch_size=32,
+        length=30,
+        batch_size=5,
+    )
+    dm.setup('fit')
+    # Training pixels inside held-out regions are invalid and their labels ignored.
+    for batch in dm.train_dataloader():
+        for bounds, valid, mask in zip(
+            batch['bounds'], batch['valid'], batch['mask'], strict=True
+        ):
+            xs = bounds[0] + 0.5 + torch.arange(32)
+            ys = bounds[4] - 0.5 - torch.arange(32)
+            in_test = (xs > X0 + TILE + 75.5)[None, :].expand(32, 32)
+            in_val = (xs < X0 + 64)[None, :] & (ys > Y0 - 64)[:, None]
+            held_out = in_test | in_val
+            assert not valid[held_out].any()
+            assert (mask[held_out] == 5).all()
+    # Validation patches only count pixels of the validation box.
+    val = list(dm.val_dataloader())
+    bounds = torch.cat([b['bounds'] for b in val])
+    assert bounds[:, 0].min() >= X0 - 32
+    assert bounds[:, 1].max() <= X0 + 64 + 32
+    valid_pixels = sum(int(b['valid'].sum()) for b in val)
+    labelled = sum(int((b['mask'] < 5).sum()) for b in val)
+    assert 0 < valid_pixels <= 64 * 64
+    assert labelled <= 64 * 64
+    dm.setup('test')
+    test = list(dm.test_dataloader())
+    for batch in test:
+        for bounds, valid in zip(batch['bounds'], batch['valid'], strict=True):
+            xs = bounds[0] + 0.5 + torch.arange(32)
+            assert not valid[:, xs < X0 + TILE + 74.5].any()
+    assert sum(int(b['valid'].sum()) for b in test) > 0.9 * 75 * TILE - 25
+
+
+def test_region_split_errors(scene: Path) -> None:
+    with pytest.raises(ValueError, match='needs test_region'):
+        datamodule(scene, split='regions')
+    with pytest.raises(ValueError, match="need split='regions'"):
+        datamodule(scene, test_region=(0, 0, 1, 1))
+    with pytest.raises(ValueError, match="need split='tiles'"):
+        datamodule(scene, test_tiles=['tile_1'])
+    with pytest.raises(ValueError, match='does not overlap the imagery'):
+        datamodule(scene, split='regions', test_region=(0, 0, 10, 10)).setup('fit')
+    with pytest.raises(ValueError, match='xmin, ymin, xmax, ymax'):
+        datamodule(scene, split='regions', test_region=(X0 + 9, Y0, X0, Y0)).setup(
+            'fit'
+        )
+    everything = (X0 - 10, Y0 - TILE - 10, X0 + 2 * TILE + 10, Y0 + 10)
+    with pytest.raises(ValueError, match='nothing to train on'):
+        datamodule(scene, split='regions', test_region=everything).setup('fit')
+
+
+def test_inputs_that_do_not_overlap(scene: Path) -> None:
+    far = np.full((5, 5), 41, np.uint8)
+    write(scene / 'far' / 'nlcd.tif', far, X0 + 10_000, Y0, res=30.0)
+    with pytest.raises(ValueError, match='coarse labels do not overlap the imagery'):
+        datamodule(scene, coarse_paths=scene / 'far').setup('fit')
+    with pytest.raises(ValueError, match='high-res labels do not overlap'):
+        datamodule(scene, label_paths=scene / 'far').setup('validate')
+
+
+def test_missing_inputs_are_named(scene: Path) -> None:
+    with pytest.raises(FileNotFoundError, match='no coarse labels files'):
+        datamodule(scene, coarse_paths=scene / 'missing').setup('fit')
+    with pytest.raises(FileNotFoundError, match="no imagery files matching '\\*.jp2'"):
+        datamodule(scene, image_glob='*.jp2').setup('fit')
+
+
+def test_coarse_labels_in_another_crs_are_reprojected(scene: Path) -> None:
+    import rasterio.warp
+
+    with rasterio.open(scene / 'nlcd' / 'nlcd.tif') as src:
+        codes = src.read(1)
+        bounds = src.bounds
+        transform, width, height = rasterio.warp.calculate_default_transform(
+            src.crs, 'EPSG:3857', src.width, src.height, *bounds
+        )
+        out = np.zeros((height, width), np.uint8)
+        rasterio.warp.reproject(
+            codes,
+            out,
+            src_transform=src.transform,
+            src_crs=src.crs,
+            dst_transform=transform,
+            dst_crs='EPSG:3857',
+            resampling=rasterio.warp.Resampling.nearest,
+        )
+    (scene / 'nlcd3857').mkdir()
+    with rasterio.open(
+        scene / 'nlcd3857' / 'nlcd.tif',
+        'w',
+        driver='GTiff',
+        width=width,
+        height=height,
+        count=1,
+        dtype='uint8',
+        crs='EPSG:3857',
+        transform=transform,
+    ) as dst:
+        dst.write(out, 1)
+    a = datamodule(scene)
+    b = datamodule(scene, coarse_paths=scene / 'nlcd3857')
+    a.setup('validate')
+    b.setup('validate')
+    x, y = X0 + 60, Y0 - 60
+    pa = a.val_dataset[x : x + 32, y - 32 : y]['prior']
+    pb = b.val_dataset[x : x + 32, y - 32 : y]['prior']
+    # Reprojection moves 30 m cell edges by a pixel or so: most pixels agree.
+    assert (pa - pb).abs().max(0).values.lt(0.05).float().mean() > 0.9

@@ -14,8 +14,11 @@ raster writer does, and the margin is cropped: on-the-fly and precomputed priors
 agree.
 
 Splits: ``'transductive'`` (default, the paper's protocol: train, validate and test
-on the same target tiles; their high-res labels only ever feed metrics) or
-``'tiles'`` (``val_tiles`` / ``test_tiles`` name imagery files held out).
+on the same target tiles; their high-res labels only ever feed metrics),
+``'tiles'`` (``val_tiles`` / ``test_tiles`` name imagery files held out) or
+``'regions'`` (``val_region`` / ``test_region``: boxes in the imagery CRS or vector
+files of polygons, held out of training pixel by pixel; validation and testing see
+only pixels inside their region).
 """
 
 import os
@@ -28,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from torchgeo.datamodules import GeoDataModule
-from torchgeo.datasets import GeoDataset, IntersectionDataset
+from torchgeo.datasets import DatasetNotFoundError, GeoDataset, IntersectionDataset
 from torchgeo.datasets.utils import GeoSlice, Sample
 from torchgeo.samplers import GriddedPatchSampler, RandomBatchGeoSampler
 
@@ -46,7 +49,10 @@ from ..schemes import ClassScheme, get_scheme
 __all__ = ('LSRDataModule', 'LSRSampleTransform', 'MarginDataset')
 
 Paths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-Split = Literal['transductive', 'tiles']
+Split = Literal['transductive', 'tiles', 'regions']
+#: A region: ``(xmin, ymin, xmax, ymax)`` in the imagery CRS, or a vector file of
+#: polygons (any CRS; reprojected).
+Region = Sequence[float] | str | os.PathLike[str]
 
 
 def _as_list(paths: Paths | None) -> list[str]:
@@ -114,6 +120,7 @@ class LSRSampleTransform:
         image_nodata: float | None = 0.0,
         layers: dict[str, Any] | None = None,
         crs: Any = None,
+        region: Any = None,
     ) -> None:
         """Initialise the transform.
 
@@ -129,7 +136,11 @@ class LSRSampleTransform:
             layers: auxiliary vector layers (GeoDataFrames in ``crs``) by name, for
                 the builder's fusion rules.
             crs: CRS of the imagery grid.
+            region: shapely geometry (imagery CRS) of the pixels this split may
+                use; pixels outside are invalid and their labels ignored (None:
+                all pixels).
         """
+        self.region = region
         self.layers = dict(layers or {})
         self.crs = crs
         self.margin = margin
@@ -197,6 +208,31 @@ class LSRSampleTransform:
                 for name, frame in self.layers.items()
             }
 
+    def _inside_region(self, sample: Sample, shape: torch.Size) -> Tensor | None:
+        """Pixels of the cropped sample whose centres lie in :attr:`region`.
+
+        Args:
+            sample: the raw sample (its ``transform`` locates it).
+            shape: (height, width) after cropping the margin.
+
+        Returns:
+            Boolean (H, W) tensor, or None when the split has no region.
+        """
+        if self.region is None:
+            return None
+        from affine import Affine
+        from rasterio.features import geometry_mask
+
+        a, b, c, d, e, f = (float(v) for v in sample['transform'][:6])
+        m = self.margin
+        grid = Affine(a, b, c + m * a, d, e, f + m * e)
+        if self.region.is_empty:
+            return torch.zeros(tuple(shape), dtype=torch.bool)
+        inside = geometry_mask(
+            [self.region], out_shape=tuple(shape), transform=grid, invert=True
+        )
+        return torch.from_numpy(inside)
+
     def __call__(self, sample: Sample) -> Sample:
         """Build or normalise the prior, validity and labels; crop the margin.
 
@@ -232,6 +268,9 @@ class LSRSampleTransform:
         valid = prior_valid.clone()
         if self.image_nodata is not None:
             valid &= ~(image * self.image_scale == self.image_nodata).all(0)
+        in_region = self._inside_region(sample, image.shape[-2:])
+        if in_region is not None:
+            valid &= in_region
         # Invalid pixels get a uniform prior: losses must still see a distribution.
         prior = torch.where(valid, prior, 1.0 / self.num_classes)
         out: Sample = {'image': image, 'prior': prior, 'valid': valid}
@@ -239,6 +278,8 @@ class LSRSampleTransform:
             codes = sample['mask'][m : height - m, m : width - m].numpy()
             index = self.label_scheme.to_index(codes).astype(np.int64)
             index[index < 0] = self.num_classes
+            if in_region is not None:
+                index[~in_region.numpy()] = self.num_classes
             out['mask'] = torch.from_numpy(index)
         # Intersections concatenate each dataset's bounds and transform: the first
         # one (the imagery's) describes the patch.
@@ -293,6 +334,8 @@ class LSRDataModule(GeoDataModule):
         split: Split = 'transductive',
         val_tiles: Sequence[str] = (),
         test_tiles: Sequence[str] = (),
+        val_region: Region | None = None,
+        test_region: Region | None = None,
         image_glob: str = '*.tif',
         coarse_glob: str = '*.tif',
         label_glob: str = '*.tif',
@@ -324,9 +367,15 @@ class LSRDataModule(GeoDataModule):
             patch_size: patch side in pixels (without margin).
             length: training patches per epoch (default: sampler's choice).
             num_workers: data-loader workers.
-            split: ``'transductive'`` or ``'tiles'``.
-            val_tiles: imagery file names (or stems) for validation (``'tiles'``).
+            split: ``'transductive'`` (train, validate and test on all tiles),
+                ``'tiles'`` or ``'regions'``.
+            val_tiles: imagery file names (or stems) for validation (``'tiles'``;
+                default: validate on the training tiles).
             test_tiles: imagery file names (or stems) for testing (``'tiles'``).
+            val_region: ``(xmin, ymin, xmax, ymax)`` in the imagery CRS, or a vector
+                file of polygons, for validation (``'regions'``; default: validate
+                on the training region).
+            test_region: the same, for testing (``'regions'``).
             image_glob: pattern of imagery files.
             coarse_glob: pattern of coarse label files.
             label_glob: pattern of label files.
@@ -341,8 +390,24 @@ class LSRDataModule(GeoDataModule):
             raise ValueError(
                 'give prior_paths, or coarse_paths and cooccurrence to build priors'
             )
-        if split not in ('transductive', 'tiles'):
-            raise ValueError(f"split must be 'transductive' or 'tiles', got {split!r}")
+        if split not in ('transductive', 'tiles', 'regions'):
+            raise ValueError(
+                f"split must be 'transductive', 'tiles' or 'regions', got {split!r}"
+            )
+        if split == 'tiles' and not test_tiles:
+            raise ValueError(
+                "split='tiles' needs test_tiles (and optionally val_tiles)"
+            )
+        if split == 'regions' and test_region is None:
+            raise ValueError(
+                "split='regions' needs test_region (and optionally val_region)"
+            )
+        if split != 'tiles' and (val_tiles or test_tiles):
+            raise ValueError(f"val_tiles/test_tiles need split='tiles', not {split!r}")
+        if split != 'regions' and (val_region is not None or test_region is not None):
+            raise ValueError(
+                f"val_region/test_region need split='regions', not {split!r}"
+            )
         super().__init__(
             ImageryRaster,  # unused: setup assembles intersections of datasets
             batch_size=batch_size,
@@ -357,6 +422,8 @@ class LSRDataModule(GeoDataModule):
         self.split = split
         self.val_tiles = list(val_tiles)
         self.test_tiles = list(test_tiles)
+        self.val_region = val_region
+        self.test_region = test_region
         self.globs = {
             'image': image_glob,
             'coarse': coarse_glob,
@@ -425,9 +492,7 @@ class LSRDataModule(GeoDataModule):
         Raises:
             ValueError: If a requested tile matches no imagery file.
         """
-        files = sorted(
-            ImageryRaster(self.image_paths, filename_glob=self.globs['image']).files
-        )
+        files = sorted(self._open('image', ImageryRaster, self.image_paths).files)
 
         def matches(path: str, wanted: str) -> bool:
             return Path(path).name == wanted or Path(path).stem == wanted
@@ -438,50 +503,173 @@ class LSRDataModule(GeoDataModule):
         keep = [f for f in files if not names or any(matches(f, n) for n in names)]
         return [f for f in keep if not any(matches(f, n) for n in exclude)]
 
+    def _open(
+        self,
+        role: str,
+        cls: type[ImageryRaster | CoarseLabelRaster | LabelRaster | PriorRaster],
+        paths: list[str],
+        **kwargs: Any,
+    ) -> Any:
+        """Open one input as a raster dataset, naming the input when it is missing.
+
+        Args:
+            role: ``'image'``, ``'coarse'``, ``'label'`` or ``'prior'``.
+            cls: the raster dataset class.
+            paths: its files or folders.
+            **kwargs: passed to the class (``crs``, ``res``).
+
+        Returns:
+            The dataset.
+
+        Raises:
+            FileNotFoundError: If no file matches.
+        """
+        try:
+            return cls(paths, filename_glob=self.globs[role], **kwargs)
+        except DatasetNotFoundError:
+            raise FileNotFoundError(
+                f'no {_ROLES[role]} files matching {self.globs[role]!r} in {paths} '
+                f'(set {role}_paths / {role}_glob)'
+            ) from None
+
+    def _region(self, region: Region, crs: Any) -> Any:
+        """A region argument as a shapely geometry in the imagery CRS.
+
+        Args:
+            region: a box ``(xmin, ymin, xmax, ymax)`` or a vector file.
+            crs: the imagery CRS.
+
+        Returns:
+            The geometry.
+
+        Raises:
+            ValueError: For a box that is not four increasing numbers, or a file
+                without polygons.
+        """
+        import shapely
+
+        if isinstance(region, str | os.PathLike):
+            from ..datasets.vectors import read_vector_layer
+
+            frame = read_vector_layer(region, crs=crs, layer='region')
+            geometry = frame.geometry.union_all()
+            if geometry.is_empty or geometry.area == 0:
+                raise ValueError(f'region file {region} holds no polygon')
+            return geometry
+        values = [float(v) for v in region]
+        if len(values) != 4 or values[0] >= values[2] or values[1] >= values[3]:
+            raise ValueError(
+                f'a region box is (xmin, ymin, xmax, ymax) in the imagery CRS, '
+                f'got {list(region)}'
+            )
+        return shapely.box(*values)
+
+    def _regions(self, crs: Any) -> dict[str, Any]:
+        """Geometry of each split's pixels for ``split='regions'`` (else empty).
+
+        Args:
+            crs: the imagery CRS.
+
+        Returns:
+            ``{'fit': ..., 'validate': ..., 'test': ...}`` geometries.
+
+        Raises:
+            ValueError: If a region misses the imagery.
+        """
+        if self.split != 'regions':
+            return {}
+        import shapely
+
+        files = self._tile_files([], [])
+        extent = shapely.union_all(
+            [
+                shapely.box(*g.bounds)
+                for g in self._open(
+                    'image', ImageryRaster, files, crs=crs
+                ).index.geometry
+            ]
+        )
+        regions = {}
+        for stage, region in (
+            ('validate', self.val_region),
+            ('test', self.test_region),
+        ):
+            if region is None:
+                continue
+            geometry = self._region(region, crs)
+            if not geometry.intersects(extent) or geometry.touches(extent):
+                raise ValueError(
+                    f'the {stage} region {tuple(round(v, 3) for v in geometry.bounds)} '
+                    f'does not overlap the imagery {tuple(round(v, 3) for v in extent.bounds)} '
+                    f'(CRS {_crs_name(crs)})'
+                )
+            regions[stage] = geometry
+        held_out = shapely.union_all(list(regions.values()))
+        regions['fit'] = extent.difference(held_out)
+        if regions['fit'].area == 0:
+            raise ValueError(
+                'the held-out regions cover all the imagery: nothing to train on'
+            )
+        regions.setdefault('validate', regions['fit'])
+        return regions
+
+    def _check_overlap(self, imagery: GeoDataset, other: GeoDataset, role: str) -> None:
+        """Refuse an input that does not overlap the imagery, naming both extents.
+
+        Args:
+            imagery: the imagery dataset.
+            other: another input, on the imagery's CRS.
+            role: its role, for the message.
+
+        Raises:
+            ValueError: If the two do not overlap.
+        """
+        a = imagery.index.geometry.union_all()
+        b = other.index.geometry.union_all()
+        if not a.intersects(b) or a.touches(b):
+            raise ValueError(
+                f'the {_ROLES[role]} do not overlap the imagery: imagery bounds '
+                f'{tuple(round(v, 3) for v in a.bounds)}, {_ROLES[role]} bounds '
+                f'{tuple(round(v, 3) for v in b.bounds)} (both in {_crs_name(imagery.crs)}); '
+                'check the files and their CRS'
+            )
+
     def _dataset(
-        self, image_files: Sequence[str]
+        self, image_files: Sequence[str], region: Any = None
     ) -> tuple[GeoDataset, LSRSampleTransform]:
         """Intersect imagery, prior source and labels for some imagery files.
 
         Args:
             image_files: imagery files of the split.
+            region: geometry of the pixels the split may use (None: all).
 
         Returns:
             The dataset and the transform its samples need.
         """
-        imagery = ImageryRaster(image_files, filename_glob=self.globs['image'])
-        others: list[GeoDataset] = []
+        imagery = self._open('image', ImageryRaster, list(image_files))
+        grid = {'crs': imagery.crs, 'res': imagery.res}
+        others: list[tuple[str, GeoDataset]] = []
         if self.builder is not None:
             others.append(
-                CoarseLabelRaster(
-                    self.coarse_paths,
-                    crs=imagery.crs,
-                    res=imagery.res,
-                    filename_glob=self.globs['coarse'],
+                (
+                    'coarse',
+                    self._open('coarse', CoarseLabelRaster, self.coarse_paths, **grid),
                 )
             )
         else:
             others.append(
-                PriorRaster(
-                    self.prior_paths,
-                    crs=imagery.crs,
-                    res=imagery.res,
-                    filename_glob=self.globs['prior'],
-                )
+                ('prior', self._open('prior', PriorRaster, self.prior_paths, **grid))
             )
         if self.label_paths:
             others.append(
-                LabelRaster(
-                    self.label_paths,
-                    crs=imagery.crs,
-                    res=imagery.res,
-                    filename_glob=self.globs['label'],
-                )
+                ('label', self._open('label', LabelRaster, self.label_paths, **grid))
             )
+        for role, other in others:
+            self._check_overlap(imagery, other, role)
         inner: GeoDataset = imagery
-        for other in others[:-1]:
+        for _, other in others[:-1]:
             inner = inner & other
-        dataset = MarginDataset(inner, others[-1], self.margin)
+        dataset = MarginDataset(inner, others[-1][1], self.margin)
         tile_bounds = [tuple(g.bounds) for g in imagery.index.geometry]
         layers = {}
         if self.builder is not None and self.builder.rules is not None:
@@ -491,7 +679,7 @@ class LSRDataModule(GeoDataModule):
 
             for name in self.builder.rules.layers:
                 frames = [
-                    read_vector_layer(path, crs=imagery.crs)
+                    read_vector_layer(path, crs=imagery.crs, layer=name)
                     for path in self.layer_paths[name]
                 ]
                 layers[name] = pandas.concat(frames) if len(frames) > 1 else frames[0]
@@ -505,6 +693,7 @@ class LSRDataModule(GeoDataModule):
             self.image_nodata,
             layers,
             imagery.crs,
+            region,
         )
         dataset.transforms = transform
         return dataset, transform
@@ -518,24 +707,33 @@ class LSRDataModule(GeoDataModule):
         size = (
             self.patch_size if isinstance(self.patch_size, int) else self.patch_size[0]
         )
-        held_out = [*self.val_tiles, *self.test_tiles] if self.split == 'tiles' else []
+        tiles = self.split == 'tiles'
+        train_files = self._tile_files([], [*self.val_tiles, *self.test_tiles])
+        val_files = (
+            self._tile_files(self.val_tiles, []) if self.val_tiles else train_files
+        )
+        crs = self._open('image', ImageryRaster, train_files).crs
+        regions = self._regions(crs)
         if stage == 'fit':
-            self.train_dataset, _ = self._dataset(self._tile_files([], held_out))
-            self.train_batch_sampler = RandomBatchGeoSampler(
-                self.train_dataset, size, self.batch_size, self.length
-            )
+            self.train_dataset, _ = self._dataset(train_files, regions.get('fit'))
+            with warnings.catch_warnings():
+                # Deprecated for RandomPatchSampler, which mixes tiles in a batch; the
+                # paper's per-batch normalisation needs one tile per batch.
+                warnings.simplefilter('ignore', DeprecationWarning)
+                self.train_batch_sampler = RandomBatchGeoSampler(
+                    self.train_dataset, size, self.batch_size, self.length
+                )
         if stage in ('fit', 'validate'):
-            files = self._tile_files(
-                self.val_tiles if self.split == 'tiles' else [], []
+            self.val_dataset, _ = self._dataset(val_files, regions.get('validate'))
+            self.val_sampler = GriddedPatchSampler(
+                self.val_dataset, size=size, roi=regions.get('validate')
             )
-            self.val_dataset, _ = self._dataset(files)
-            self.val_sampler = GriddedPatchSampler(self.val_dataset, size=size)
         if stage == 'test':
-            files = self._tile_files(
-                self.test_tiles if self.split == 'tiles' else [], []
+            files = self._tile_files(self.test_tiles, []) if tiles else train_files
+            self.test_dataset, _ = self._dataset(files, regions.get('test'))
+            self.test_sampler = GriddedPatchSampler(
+                self.test_dataset, size=size, roi=regions.get('test')
             )
-            self.test_dataset, _ = self._dataset(files)
-            self.test_sampler = GriddedPatchSampler(self.test_dataset, size=size)
         if stage == 'predict':
             self.predict_dataset, _ = self._dataset(self._tile_files([], []))
             self.predict_sampler = GriddedPatchSampler(self.predict_dataset, size=size)
@@ -551,6 +749,21 @@ class LSRDataModule(GeoDataModule):
             The batch.
         """
         return batch
+
+
+#: Readable names of the inputs, for messages.
+_ROLES = {
+    'image': 'imagery',
+    'coarse': 'coarse labels',
+    'label': 'high-res labels',
+    'prior': 'priors',
+}
+
+
+def _crs_name(crs: Any) -> str:
+    """A short name of a CRS for messages (``EPSG:32617`` where possible)."""
+    text = crs.to_string() if hasattr(crs, 'to_string') else str(crs)
+    return str(text) if len(str(text)) < 80 else str(getattr(crs, 'name', text))
 
 
 def _band_count(dataset: PriorRaster) -> int:
