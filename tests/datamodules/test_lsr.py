@@ -324,3 +324,28 @@ def test_coarse_labels_in_another_crs_are_reprojected(scene: Path) -> None:
     pb = b.val_dataset[x : x + 32, y - 32 : y]['prior']
     # Reprojection moves 30 m cell edges by a pixel or so: most pixels agree.
     assert (pa - pb).abs().max(0).values.lt(0.05).float().mean() > 0.9
+
+
+def test_empty_vector_layer_gives_zeros_with_a_warning(
+    scene: Path, tmp_path: Path
+) -> None:
+    import geopandas
+    from shapely.geometry import box
+
+    empty = geopandas.GeoDataFrame(geometry=[], crs='EPSG:32617')
+    empty.to_file(tmp_path / 'roads.gpkg')
+    geopandas.GeoDataFrame(
+        geometry=[box(X0 + 10, Y0 - 20, X0 + 20, Y0 - 10)], crs='EPSG:32617'
+    ).to_file(tmp_path / 'buildings.gpkg')
+    with_empty = datamodule(
+        scene,
+        roads_paths=tmp_path / 'roads.gpkg',
+        buildings_paths=tmp_path / 'buildings.gpkg',
+    )
+    only_buildings = datamodule(scene, buildings_paths=tmp_path / 'buildings.gpkg')
+    with pytest.warns(UserWarning, match="'roads'.*has no features"):
+        with_empty.setup('validate')
+    only_buildings.setup('validate')
+    a = with_empty.val_dataset[X0 : X0 + 32, Y0 - 32 : Y0]['prior']
+    b = only_buildings.val_dataset[X0 : X0 + 32, Y0 - 32 : Y0]['prior']
+    torch.testing.assert_close(a, b)

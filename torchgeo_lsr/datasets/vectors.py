@@ -362,8 +362,15 @@ def _burn(
             f'auxiliary layer {name!r} has no CRS; assuming the grid CRS', stacklevel=3
         )
         frame = frame.set_crs(crs.to_wkt())
-    geometries = frame.geometry.to_crs(crs.to_wkt())
-    geometries = geometries[geometries.notna() & ~geometries.is_empty]
+    geometries = frame.geometry
+    # Reprojecting or filtering makes a new series, whose spatial index is built
+    # again: skip both when the frame is already clean and on the grid's CRS (the
+    # data module burns the same frame for every patch).
+    if not pyproj.CRS.from_user_input(geometries.crs).equals(crs.to_wkt()):
+        geometries = geometries.to_crs(crs.to_wkt())
+    unusable = geometries.isna() | geometries.is_empty
+    if unusable.any():
+        geometries = geometries[~unusable]
     widen = options.widen // 2
     outer = rasterio.windows.Window(
         -widen, -widen, width + 2 * widen, height + 2 * widen
