@@ -279,7 +279,7 @@ def test_inputs_that_do_not_overlap(scene: Path) -> None:
 def test_missing_inputs_are_named(scene: Path) -> None:
     with pytest.raises(FileNotFoundError, match='no coarse labels files'):
         datamodule(scene, coarse_paths=scene / 'missing').setup('fit')
-    with pytest.raises(FileNotFoundError, match="no imagery files matching '\\*.jp2'"):
+    with pytest.raises(FileNotFoundError, match=r"no imagery files matching '\*\.jp2'"):
         datamodule(scene, image_glob='*.jp2').setup('fit')
 
 
