@@ -42,6 +42,7 @@ def datamodule(scene: Path, **kwargs: object) -> LSRDataModule:
         'prior_kernel_size': 9,
         'batch_size': 3,
         'patch_size': 32,
+        'context': 0,
         'length': 6,
     }
     options.update(kwargs)
@@ -84,12 +85,15 @@ def test_on_the_fly_priors_equal_precomputed(scene: Path, tmp_path: Path) -> Non
     m = fly.margin
     assert m == builder.halo
     assert pre.margin == 0
-    # Patches in a tile's interior, at its corner, and at the edge shared by tiles.
+    assert datamodule(scene, context=5).margin == m + 5
+    # Patches in a tile's interior, at its corner, at the edge shared by tiles, and
+    # straddling it (each tile's part gets that tile's prior).
     for x, y in [
         (X0 + 60, Y0 - 60),
         (X0, Y0),
         (X0 + TILE - 32, Y0 - 100),
         (X0 + TILE, Y0 - 32),
+        (X0 + TILE - 13, Y0 - 70),
     ]:
         a = fly.val_dataset[x : x + 32, y - 32 : y]
         b = pre.val_dataset[x : x + 32, y - 32 : y]
@@ -349,3 +353,35 @@ def test_empty_vector_layer_gives_zeros_with_a_warning(
     a = with_empty.val_dataset[X0 : X0 + 32, Y0 - 32 : Y0]['prior']
     b = only_buildings.val_dataset[X0 : X0 + 32, Y0 - 32 : Y0]['prior']
     torch.testing.assert_close(a, b)
+
+
+def test_context_margin(scene: Path) -> None:
+    plain = datamodule(scene)
+    wide = datamodule(scene, context=5)
+    plain.setup('validate')
+    wide.setup('validate')
+    x, y = X0 + 140, Y0 - 60  # straddles the two tiles
+    a = plain.val_dataset[x : x + 32, y - 32 : y]
+    b = wide.val_dataset[x : x + 32, y - 32 : y]
+    assert b['image'].shape == (4, 42, 42)
+    assert b['prior'].shape == (5, 42, 42)
+    for key in ('image', 'prior', 'valid', 'mask', 'tile'):
+        torch.testing.assert_close(b[key][..., 5:-5, 5:-5], a[key])
+    torch.testing.assert_close(
+        b['bounds'][:6], a['bounds'][:6] + torch.tensor([-5.0, 5, 0, -5, 5, 0])
+    )
+    assert b['transform'][2] == a['transform'][2] - 5
+    assert b['transform'][5] == a['transform'][5] + 5
+    # Tile ids: tile 0 left of the shared edge, tile 1 right of it.
+    assert (a['tile'][:, :10] == 0).all()
+    assert (a['tile'][:, 10:] == 1).all()
+    # The evaluation grid steps by the patch size: interiors tile the extent once.
+    loader = wide.val_dataloader()
+    counts = torch.zeros(TILE, 2 * TILE)
+    for batch in loader:
+        for bounds in batch['bounds']:
+            col = round(float(bounds[0]) + 5 - X0)
+            row = round(Y0 - float(bounds[4]) + 5)
+            r0, c0 = max(row, 0), max(col, 0)
+            counts[r0 : max(row + 32, 0), c0 : max(col + 32, 0)] += 1
+    assert (counts == 1).all()

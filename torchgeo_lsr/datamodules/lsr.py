@@ -1,17 +1,19 @@
 """Generic LSR data module: any imagery + coarse labels (or priors) -> (image, prior).
 
 Batches carry ``image`` (float), ``prior`` (C x H x W, sums to 1), ``valid`` (bool:
-imagery and prior both have data), ``mask`` (high-res class indices with the ignore
-index ``C``, only when labels are given; used for metrics only), and ``bounds`` /
-``transform`` of each patch, which survive to the task's steps.
+imagery and prior both have data), ``tile`` (index of each pixel's imagery tile),
+``mask`` (high-res class indices with the ignore index ``C``, only when labels are
+given; used for metrics only), and ``bounds`` / ``transform`` of each sample, which
+survive to the task's steps. Samples are ``patch_size + 2 * context`` pixels: the
+context feeds the model's receptive field and the task crops it.
 
 The prior is read from precomputed rasters (``prior_paths``, from ``torchgeo-lsr
 prior``) or built on the fly from the coarse labels with the same
 :class:`~torchgeo_lsr.priors.PriorBuilder`. On-the-fly priors need context beyond the
-patch (the blur radius), so patches are sampled with a margin of ``builder.halo``
-pixels, the prior is built with the tile's outer edges reflected exactly as the
-raster writer does, and the margin is cropped: on-the-fly and precomputed priors
-agree.
+patch (the blur radius), so patches are read with a margin of ``builder.halo``
+pixels, each tile's part of a sample gets its prior with that tile's edges reflected
+exactly as the raster writer does, and the margin is cropped: on-the-fly and
+precomputed priors agree.
 
 Splits: ``'transductive'`` (default, the paper's protocol: train, validate and test
 on the same target tiles; their high-res labels only ever feed metrics),
@@ -29,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from affine import Affine
 from torch import Tensor
 from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import DatasetNotFoundError, GeoDataset, IntersectionDataset
@@ -104,14 +107,17 @@ class MarginDataset(IntersectionDataset):
 
 
 class LSRSampleTransform:
-    """Turn a raw sample (with margin) into a training sample (without margin).
+    """Turn a raw sample (with margin) into a training sample.
 
-    Picklable, so it runs in data-loader workers.
+    The raw sample extends ``halo + context`` pixels beyond the sampled patch on
+    every side. ``halo`` pixels feed the on-the-fly prior and are cropped; the
+    ``context`` pixels stay in the sample (the model sees them; the task crops them
+    before the loss and metrics). Picklable, so it runs in data-loader workers.
     """
 
     def __init__(
         self,
-        margin: int,
+        halo: int,
         num_classes: int,
         builder: PriorBuilder | None,
         tile_bounds: Sequence[tuple[float, float, float, float]],
@@ -121,15 +127,17 @@ class LSRSampleTransform:
         layers: dict[str, Any] | None = None,
         crs: Any = None,
         region: Any = None,
+        context: int = 0,
     ) -> None:
         """Initialise the transform.
 
         Args:
-            margin: pixels of context around each patch, cropped at the end.
+            halo: pixels of prior context read around the sample and cropped.
             num_classes: number of prior classes (also the ignore index of ``mask``).
             builder: builds priors from ``coarse`` codes; None when ``prior`` is read.
-            tile_bounds: (minx, miny, maxx, maxy) of every imagery tile; edges of the
-                tile holding a patch are reflected for its prior.
+            tile_bounds: (minx, miny, maxx, maxy) of every imagery tile; each tile's
+                part of a sample gets the prior of that tile, with the tile's edges
+                reflected (as the raster writer does per tile).
             label_scheme: scheme of the high-res labels (None: no labels).
             image_scale: imagery is divided by this.
             image_nodata: imagery value meaning nodata when all bands have it.
@@ -139,11 +147,13 @@ class LSRSampleTransform:
             region: shapely geometry (imagery CRS) of the pixels this split may
                 use; pixels outside are invalid and their labels ignored (None:
                 all pixels).
+            context: pixels around the patch kept for the model's receptive field.
         """
+        self.halo = halo
+        self.context = context
         self.region = region
         self.layers = dict(layers or {})
         self.crs = crs
-        self.margin = margin
         self.num_classes = num_classes
         self.builder = builder
         self.tile_bounds = list(tile_bounds)
@@ -151,154 +161,217 @@ class LSRSampleTransform:
         self.image_scale = image_scale
         self.image_nodata = image_nodata
 
-    def _missing(self, bounds: Tensor, shape: tuple[int, int]) -> tuple[int, ...]:
-        """Pixels of the sample outside its tile: (top, bottom, left, right).
+    @property
+    def margin(self) -> int:
+        """Pixels read around each sampled patch."""
+        return self.halo + self.context
+
+    def _tile_windows(
+        self, transform: Affine, shape: tuple[int, int]
+    ) -> list[tuple[int, tuple[int, int, int, int]]]:
+        """Each tile's part of the output grid, in pixels.
 
         Args:
-            bounds: the sample's bounds tensor (xmin, xmax, xres, ymin, ymax, yres, ...).
-            shape: the sample's (height, width).
+            transform: affine transform of the output grid (halo cropped).
+            shape: (height, width) of the output grid.
 
         Returns:
-            Pixels to cut and reflect on each side.
+            ``(tile index, (row0, row1, col0, col1))`` for each tile overlapping it.
         """
-        xmin, xmax, xres, ymin, ymax, yres = (float(v) for v in bounds[:6])
-        centre_x, centre_y = (xmin + xmax) / 2, (ymin + ymax) / 2
-        tile = next(
-            (
-                b
-                for b in self.tile_bounds
-                if b[0] <= centre_x <= b[2] and b[1] <= centre_y <= b[3]
-            ),
-            (xmin, ymin, xmax, ymax),
-        )
         height, width = shape
-        left = min(width, max(0, round((tile[0] - xmin) / xres)))
-        right = min(width, max(0, round((xmax - tile[2]) / xres)))
-        top = min(height, max(0, round((ymax - tile[3]) / yres)))
-        bottom = min(height, max(0, round((tile[1] - ymin) / yres)))
-        return top, bottom, left, right
+        xres, yres = transform.a, -transform.e
+        left, top = transform.c, transform.f
+        windows = []
+        for index, (minx, miny, maxx, maxy) in enumerate(self.tile_bounds):
+            col0 = max(0, round((minx - left) / xres))
+            col1 = min(width, round((maxx - left) / xres))
+            row0 = max(0, round((top - maxy) / yres))
+            row1 = min(height, round((top - miny) / yres))
+            if col0 < col1 and row0 < row1:
+                windows.append((index, (row0, row1, col0, col1)))
+        return windows
 
     def _layers(
-        self, sample: Sample, shape: tuple[int, ...], top: int, left: int
+        self, transform: Affine, rows: tuple[int, int], cols: tuple[int, int]
     ) -> dict[str, np.ndarray]:
-        """Rasterise the auxiliary layers on the part of the sample inside its tile.
+        """Rasterise the auxiliary layers on a window of the raw sample.
 
         Args:
-            sample: the raw sample (its ``transform`` locates it).
-            shape: (height, width) of the inside part.
-            top: rows cut off at the top.
-            left: columns cut off on the left.
+            transform: affine transform of the raw sample.
+            rows: (start, stop) rows of the window.
+            cols: (start, stop) columns of the window.
 
         Returns:
             0/1 layers by name.
         """
         if not self.layers:
             return {}
-        from affine import Affine
-
         from ..datasets.vectors import rasterize_layer
 
-        a, b, c, d, e, f = (float(v) for v in sample['transform'][:6])
-        grid = Affine(a, b, c + left * a, d, e, f + top * e)
+        grid = transform * Affine.translation(cols[0], rows[0])
         with warnings.catch_warnings():
             # Most patches miss most features: "no overlap" is normal here.
             warnings.simplefilter('ignore', UserWarning)
             return {
-                name: rasterize_layer(frame, name, self.crs, grid, shape[1], shape[0])
+                name: rasterize_layer(
+                    frame, name, self.crs, grid, cols[1] - cols[0], rows[1] - rows[0]
+                )
                 for name, frame in self.layers.items()
             }
 
-    def _inside_region(self, sample: Sample, shape: torch.Size) -> Tensor | None:
-        """Pixels of the cropped sample whose centres lie in :attr:`region`.
+    def _build_prior(
+        self,
+        codes: np.ndarray,
+        raw_transform: Affine,
+        windows: list[tuple[int, tuple[int, int, int, int]]],
+        shape: tuple[int, int],
+    ) -> tuple[Tensor, Tensor]:
+        """Build the prior of each tile's part of the output grid from coarse codes.
 
         Args:
-            sample: the raw sample (its ``transform`` locates it).
-            shape: (height, width) after cropping the margin.
+            codes: (H + 2 halo, W + 2 halo) coarse codes of the raw sample.
+            raw_transform: affine transform of the raw sample.
+            windows: each tile's part of the output grid (see :meth:`_tile_windows`).
+            shape: (H, W) of the output grid.
 
         Returns:
-            Boolean (H, W) tensor, or None when the split has no region.
+            The (C, H, W) prior (0 where invalid) and its (H, W) validity.
         """
-        if self.region is None:
-            return None
-        from affine import Affine
+        assert self.builder is not None
+        halo = self.halo
+        prior = np.zeros((self.num_classes, *shape), np.float32)
+        valid = np.zeros(shape, bool)
+        for index, (row0, row1, col0, col1) in windows:
+            # The tile's codes within reach of the window (raw sample pixels), and
+            # how much of the halo the tile's edges cut off (reflected instead).
+            reach = self._tile_reach(raw_transform, codes.shape, index)
+            top = max(0, reach[0] - row0)
+            left = max(0, reach[2] - col0)
+            bottom = max(0, row1 + 2 * halo - reach[1])
+            right = max(0, col1 + 2 * halo - reach[3])
+            rows = (row0 + top, row1 + 2 * halo - bottom)
+            cols = (col0 + left, col1 + 2 * halo - right)
+            piece, piece_valid = self.builder.build_window(
+                codes[rows[0] : rows[1], cols[0] : cols[1]],
+                (top, bottom, left, right),
+                self._layers(raw_transform, rows, cols),
+            )
+            prior[:, row0:row1, col0:col1] = piece
+            valid[row0:row1, col0:col1] = piece_valid
+        return torch.from_numpy(prior), torch.from_numpy(valid)
+
+    def _tile_reach(
+        self, raw_transform: Affine, shape: tuple[int, ...], tile: int
+    ) -> tuple[int, int, int, int]:
+        """Raw-sample pixels (row0, row1, col0, col1) inside a tile.
+
+        Args:
+            raw_transform: affine transform of the raw sample.
+            shape: shape of the raw sample.
+            tile: index of the tile in :attr:`tile_bounds`.
+
+        Returns:
+            The tile's extent in raw-sample pixels, clipped to the sample.
+        """
+        minx, miny, maxx, maxy = self.tile_bounds[tile]
+        xres, yres = raw_transform.a, -raw_transform.e
+        left, top = raw_transform.c, raw_transform.f
+        return (
+            max(0, round((top - maxy) / yres)),
+            min(shape[0], round((top - miny) / yres)),
+            max(0, round((minx - left) / xres)),
+            min(shape[1], round((maxx - left) / xres)),
+        )
+
+    def _inside_region(self, transform: Affine, shape: tuple[int, int]) -> Tensor:
+        """Pixels of the output grid whose centres lie in :attr:`region`.
+
+        Args:
+            transform: affine transform of the output grid.
+            shape: its (height, width).
+
+        Returns:
+            Boolean (H, W) tensor.
+        """
         from rasterio.features import geometry_mask
 
-        a, b, c, d, e, f = (float(v) for v in sample['transform'][:6])
-        m = self.margin
-        grid = Affine(a, b, c + m * a, d, e, f + m * e)
         if self.region.is_empty:
-            return torch.zeros(tuple(shape), dtype=torch.bool)
+            return torch.zeros(shape, dtype=torch.bool)
         inside = geometry_mask(
-            [self.region], out_shape=tuple(shape), transform=grid, invert=True
+            [self.region], out_shape=shape, transform=transform, invert=True
         )
         return torch.from_numpy(inside)
 
     def __call__(self, sample: Sample) -> Sample:
-        """Build or normalise the prior, validity and labels; crop the margin.
+        """Build or normalise the prior, validity, labels and tile ids; crop the halo.
 
         Args:
             sample: raw sample with ``image`` and ``coarse`` or ``prior`` (and
                 optionally ``mask``), including the margin.
 
         Returns:
-            The training sample.
+            The sample: ``image``, ``prior``, ``valid``, ``tile`` (index of the
+            imagery tile of each pixel, -1 outside all), ``mask`` when labels are
+            read, ``bounds`` and ``transform``.
         """
-        image = sample['image'].float() / self.image_scale
-        height, width = image.shape[-2:]
-        m = self.margin
+        h = self.halo
+        raw_height, raw_width = sample['image'].shape[-2:]
+        shape = (raw_height - 2 * h, raw_width - 2 * h)
+        raw_transform = Affine(*(float(v) for v in sample['transform'][:6]))
+        transform = raw_transform * Affine.translation(h, h)
+        image = sample['image'][:, h : raw_height - h, h : raw_width - h].float()
+        windows = self._tile_windows(transform, shape)
+        tile = torch.full(shape, -1, dtype=torch.int64)
+        for index, (row0, row1, col0, col1) in windows:
+            tile[row0:row1, col0:col1] = index
         if self.builder is not None:
             codes = sample.pop('coarse').numpy()
-            top, bottom, left, right = self._missing(sample['bounds'], (height, width))
-            inside = codes[top : height - bottom, left : width - right]
-            prior_array, valid_array = self.builder.build_window(
-                inside,
-                (top, bottom, left, right),
-                self._layers(sample, inside.shape, top, left),
-            )
-            prior = torch.from_numpy(prior_array)
-            prior_valid = torch.from_numpy(valid_array)
+            prior, valid = self._build_prior(codes, raw_transform, windows, shape)
         else:
-            raw = sample.pop('prior')[:, m : height - m, m : width - m].float()
+            raw = sample.pop('prior')[:, h : raw_height - h, h : raw_width - h].float()
             total = raw.nan_to_num(0.0).clamp_min(0).sum(0)
-            prior_valid = torch.isfinite(raw).all(0) & (total > 0)
-            prior = torch.where(
-                prior_valid, raw.nan_to_num(0.0) / total.clamp_min(1e-12), 0.0
-            )
-        image = image[:, m : height - m, m : width - m]
-        valid = prior_valid.clone()
+            valid = torch.isfinite(raw).all(0) & (total > 0)
+            prior = torch.where(valid, raw.nan_to_num(0.0) / total.clamp_min(1e-12), 0)
+        valid &= tile >= 0
         if self.image_nodata is not None:
-            valid &= ~(image * self.image_scale == self.image_nodata).all(0)
-        in_region = self._inside_region(sample, image.shape[-2:])
-        if in_region is not None:
+            valid &= ~(image == self.image_nodata).all(0)
+        in_region = None
+        if self.region is not None:
+            in_region = self._inside_region(transform, shape)
             valid &= in_region
         # Invalid pixels get a uniform prior: losses must still see a distribution.
         prior = torch.where(valid, prior, 1.0 / self.num_classes)
-        out: Sample = {'image': image, 'prior': prior, 'valid': valid}
+        out: Sample = {
+            'image': image / self.image_scale,
+            'prior': prior,
+            'valid': valid,
+            'tile': tile,
+        }
         if 'mask' in sample and self.label_scheme is not None:
-            codes = sample['mask'][m : height - m, m : width - m].numpy()
-            index = self.label_scheme.to_index(codes).astype(np.int64)
-            index[index < 0] = self.num_classes
+            codes = sample['mask'][h : raw_height - h, h : raw_width - h].numpy()
+            labels = self.label_scheme.to_index(codes).astype(np.int64)
+            labels[labels < 0] = self.num_classes
             if in_region is not None:
-                index[~in_region.numpy()] = self.num_classes
-            out['mask'] = torch.from_numpy(index)
+                labels[~in_region.numpy()] = self.num_classes
+            out['mask'] = torch.from_numpy(labels)
         # Intersections concatenate each dataset's bounds and transform: the first
-        # one (the imagery's) describes the patch.
+        # one (the imagery's) describes the sample.
         xmin, xmax, xres, ymin, ymax, yres, *rest = sample['bounds'][:9].tolist()
         out['bounds'] = torch.tensor(
             [
-                xmin + m * xres,
-                xmax - m * xres,
+                xmin + h * xres,
+                xmax - h * xres,
                 xres,
-                ymin + m * yres,
-                ymax - m * yres,
+                ymin + h * yres,
+                ymax - h * yres,
                 yres,
                 *rest,
             ]
         )
-        transform = sample['transform'][:9].clone()
-        transform[2] += m * xres
-        transform[5] -= m * yres
-        out['transform'] = transform
+        out['transform'] = torch.tensor(
+            [*transform[:6], *sample['transform'][6:9].tolist()],
+            dtype=sample['transform'].dtype,
+        )
         return out
 
 
@@ -329,6 +402,7 @@ class LSRDataModule(GeoDataModule):
         label_scheme: str | None = None,
         batch_size: int = 16,
         patch_size: int = 128,
+        context: int = 5,
         length: int | None = None,
         num_workers: int = 0,
         split: Split = 'transductive',
@@ -364,7 +438,12 @@ class LSRDataModule(GeoDataModule):
             label_scheme: scheme of the high-res labels (default: the matrix's fine
                 scheme).
             batch_size: patches per batch.
-            patch_size: patch side in pixels (without margin).
+            patch_size: side in pixels of the patches the task scores; validation,
+                test and prediction grids step by it, so patches tile the extent.
+            context: pixels of imagery around each patch for the model's receptive
+                field (samples are ``patch_size + 2 * context`` pixels; the task
+                crops the context before the loss and metrics). The default, 5,
+                is half the receptive field of the paper's FCN.
             length: training patches per epoch (default: sampler's choice).
             num_workers: data-loader workers.
             split: ``'transductive'`` (train, validate and test on all tiles),
@@ -386,6 +465,8 @@ class LSRDataModule(GeoDataModule):
         Raises:
             ValueError: On inconsistent arguments.
         """
+        if context < 0:
+            raise ValueError(f'context must be >= 0, got {context}')
         if prior_paths is None and (coarse_paths is None or cooccurrence is None):
             raise ValueError(
                 'give prior_paths, or coarse_paths and cooccurrence to build priors'
@@ -465,7 +546,13 @@ class LSRDataModule(GeoDataModule):
         if label_scheme is not None:
             scheme = get_scheme(label_scheme)
         self.scheme = scheme
-        self.margin = self.builder.halo if self.builder is not None else 0
+        self.halo = self.builder.halo if self.builder is not None else 0
+        self.context = context
+
+    @property
+    def margin(self) -> int:
+        """Pixels read around each sampled patch: prior halo plus model context."""
+        return self.halo + self.context
 
     @property
     def num_classes(self) -> int:
@@ -684,7 +771,7 @@ class LSRDataModule(GeoDataModule):
                 ]
                 layers[name] = pandas.concat(frames) if len(frames) > 1 else frames[0]
         transform = LSRSampleTransform(
-            self.margin,
+            self.halo,
             self.num_classes,
             self.builder,
             tile_bounds,
@@ -694,6 +781,7 @@ class LSRDataModule(GeoDataModule):
             layers,
             imagery.crs,
             region,
+            self.context,
         )
         dataset.transforms = transform
         return dataset, transform
