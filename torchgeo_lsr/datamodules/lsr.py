@@ -208,7 +208,7 @@ class LSRSampleTransform:
             return {}
         from ..datasets.vectors import rasterize_layer
 
-        grid = transform * Affine.translation(cols[0], rows[0])
+        grid = transform @ Affine.translation(cols[0], rows[0])
         with warnings.catch_warnings():
             # Most patches miss most features: "no overlap" is normal here.
             warnings.simplefilter('ignore', UserWarning)
@@ -318,7 +318,7 @@ class LSRSampleTransform:
         raw_height, raw_width = sample['image'].shape[-2:]
         shape = (raw_height - 2 * h, raw_width - 2 * h)
         raw_transform = Affine(*(float(v) for v in sample['transform'][:6]))
-        transform = raw_transform * Affine.translation(h, h)
+        transform = raw_transform @ Affine.translation(h, h)
         image = sample['image'][:, h : raw_height - h, h : raw_width - h].float()
         windows = self._tile_windows(transform, shape)
         tile = torch.full(shape, -1, dtype=torch.int64)
