@@ -8,6 +8,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from tests.conftest import TinyScene
 from torchgeo_lsr import __version__
 from torchgeo_lsr.cli import main
 from torchgeo_lsr.priors import estimate_cooccurrence, load_cooccurrence
@@ -32,8 +33,8 @@ def test_unknown_command_fails(capsys: pytest.CaptureFixture[str]) -> None:
     assert 'invalid choice' in capsys.readouterr().err
 
 
-def test_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(['demo', '--out', str(tmp_path), '--steps', '40']) == 0
+def test_toy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(['toy', '--out', str(tmp_path), '--steps', '40']) == 0
     out = capsys.readouterr().out
     assert 'prior argmax' in out
     assert 'QR (free energy): argmax q' in out
@@ -50,6 +51,27 @@ def test_module_entry_point() -> None:
         check=True,
     )
     assert 'demo' in result.stdout
+    assert 'fit' in result.stdout
+
+
+def test_demo_on_a_tiny_scene(
+    tiny_scene: TinyScene, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_lightning import CONFIG, scene_args
+    from torchgeo_lsr.demo import run_demo
+
+    extra = scene_args(tiny_scene, tmp_path)[2:]  # all but --config
+    extra += ['--trainer.max_steps', '2', '--trainer.limit_val_batches', '1']
+    results = run_demo(tmp_path / 'out', tiny_scene.root, CONFIG, extra_args=extra)
+    printed = capsys.readouterr().out
+    for row in ('prior argmax', 'hard naive', 'QR (q)', 'QR (r)'):
+        assert row in printed
+    saved = json.loads((tmp_path / 'out' / 'results.json').read_text())
+    assert set(saved) == {'q', 'r', 'prior_argmax', 'hard_naive', 'hard_naive_r'}
+    assert saved['q']['accuracy'] == pytest.approx(results['q']['accuracy'])
+    assert (tmp_path / 'out' / 'demo.png').stat().st_size > 10_000
+    with pytest.raises(FileNotFoundError, match='run the demo from the repository'):
+        run_demo(tmp_path, tiny_scene.root, tmp_path / 'missing.yaml')
 
 
 def write_tif(path: Path, data: np.ndarray, resolution: float = 1.0) -> Path:
@@ -81,6 +103,20 @@ def test_cooccurrence_round_trip(tmp_path: Path) -> None:
     expected = estimate_cooccurrence([(coarse, fine)], 'nlcd', 'enviroatlas')
     np.testing.assert_allclose(matrix.matrix, expected.matrix)
     assert matrix.coarse_codes == expected.coarse_codes
+
+
+def test_cooccurrence_pairs_coarse_and_fine_rasters(tiny_scene: TinyScene) -> None:
+    coarse = sorted(tiny_scene.nlcd.glob('*.tif'))
+    fine = sorted(tiny_scene.lc.glob('*.tif'))
+    out = tiny_scene.root / 'paired.csv'
+    args = ['cooccurrence', '--coarse', *map(str, coarse), '--fine', *map(str, fine)]
+    assert main([*args, '--out', str(out)]) == 0
+    np.testing.assert_allclose(
+        load_cooccurrence(out, 'enviroatlas').matrix,
+        load_cooccurrence(tiny_scene.cooccurrence, 'enviroatlas').matrix,
+    )
+    with pytest.raises(SystemExit):
+        main(['cooccurrence', '--coarse', *map(str, coarse), '--fine', str(fine[0])])
 
 
 def test_prior_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,28 +1,86 @@
 """The ``torchgeo-lsr`` command line.
 
-Subcommands so far:
-
-* ``demo``: the toy demonstration of QR/RQ resolving coarse priors
-  (:mod:`torchgeo_lsr.toy`);
+* ``fit``, ``validate``, ``test``, ``predict``: TorchGeo-style LightningCLI runs
+  driven by a config (``--config conf/<name>.yaml``, any key overridable as
+  ``--model.init_args.lr 1e-3``); short class names of our tasks and data modules
+  (and TorchGeo's) resolve. ``test --results PATH`` writes the q / r /
+  prior-argmax scores as JSON; ``predict --out PATH`` writes maps.
+* ``demo``: the land-cover demonstration (scene, priors, QR and hard naive, table);
+* ``toy``: the toy demonstration of QR/RQ resolving coarse priors;
 * ``cooccurrence``: estimate P(fine | coarse) from label rasters;
 * ``prior``: write a prior GeoTIFF from coarse labels and auxiliary layers;
 * ``make-scene``: write a synthetic scene (:func:`torchgeo_lsr.datasets.make_scene`).
-
-Training and prediction (``fit``, ``validate``, ``test``, ``predict``) and the other
-data tools (``make-scene``, ``evaluate``) join here as they land.
 """
 
 import argparse
+import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
-__all__ = ('build_parser', 'main')
+__all__ = ('LIGHTNING_COMMANDS', 'build_parser', 'main', 'run_lightning')
+
+#: Subcommands run by LightningCLI.
+LIGHTNING_COMMANDS = ('fit', 'validate', 'test', 'predict')
+
+
+def run_lightning(args: Sequence[str], run: bool = True) -> Any:
+    """Run a LightningCLI subcommand (``fit``, ``validate``, ``test``, ``predict``).
+
+    Args:
+        args: the subcommand and its arguments, as on the command line; with
+            ``run=False``, the arguments only (no subcommand).
+        run: run the subcommand; else only instantiate the model, data module and
+            trainer from the arguments.
+
+    Returns:
+        The LightningCLI object (its ``model``, ``datamodule`` and ``trainer``).
+    """
+    from ._lightning import LSRLightningCLI
+
+    return LSRLightningCLI(args=list(args), run=run)
+
+
+def results_json(results: dict[str, Any]) -> str:
+    """Scores as JSON, with NaN (a class never seen) written as null.
+
+    Args:
+        results: nested scores.
+
+    Returns:
+        The JSON text.
+    """
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value
+
+    return json.dumps(clean(results), indent=2)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    """Run the land-cover demo (scene, priors, QR and hard naive, table).
+
+    Args:
+        args: parsed arguments (``out``, ``scene``, ``config``).
+
+    Returns:
+        Exit status.
+    """
+    from .demo import run_demo
+
+    run_demo(args.out, scene=args.scene, config=args.config)
+    return 0
+
+
+def _run_toy(args: argparse.Namespace) -> int:
     """Run the toy demo and print its table.
 
     Args:
@@ -67,7 +125,15 @@ def _run_cooccurrence(args: argparse.Namespace) -> int:
     """
     from .priors import estimate_cooccurrence
 
-    pairs = [(args.coarse, fine) for fine in args.fine]
+    if len(args.coarse) == 1:
+        pairs = [(args.coarse[0], fine) for fine in args.fine]
+    elif len(args.coarse) == len(args.fine):
+        pairs = list(zip(args.coarse, args.fine, strict=True))
+    else:
+        raise ValueError(
+            f'give one coarse raster for all fine rasters, or one per fine raster '
+            f'(got {len(args.coarse)} coarse and {len(args.fine)} fine)'
+        )
     matrix = estimate_cooccurrence(
         pairs, args.coarse_scheme, args.fine_scheme, window_size=args.window_size
     )
@@ -175,18 +241,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument('--version', action='version', version=__version__)
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for name, text in (
+        ('fit', 'train a task (LightningCLI; --config conf/<name>.yaml)'),
+        ('validate', 'validate a checkpoint (LightningCLI)'),
+        ('test', 'test a checkpoint: q / r / prior-argmax scores (--results JSON)'),
+        ('predict', 'predict maps with a checkpoint (--out)'),
+    ):
+        # Listed for --help only: main() hands these to LightningCLI before argparse.
+        commands.add_parser(name, help=text, add_help=False)
     demo = commands.add_parser(
         'demo',
-        help='toy demonstration: QR and RQ resolving coarse priors',
-        description='Train small models on a toy problem with CE, QR and RQ and '
-        'compare them with the prior (a few seconds on a CPU).',
+        help='land-cover demo: generated scene, QR vs hard naive vs prior (CPU)',
+        description='Write the generated scene if missing, estimate its NLCD '
+        'co-occurrence, fit and test QR and the hard-naive baseline with the config, '
+        'and print the q / r / prior-argmax / hard-naive table (no download).',
     )
     demo.add_argument(
         '--out', default='outputs/demo', help='output folder (default: %(default)s)'
     )
-    demo.add_argument('--seed', type=int, default=0, help='random seed')
-    demo.add_argument('--steps', type=int, default=400, help='training steps per model')
+    demo.add_argument(
+        '--scene', default='data/scene', help='scene folder (default: %(default)s)'
+    )
+    demo.add_argument(
+        '--config',
+        default='conf/synthetic.yaml',
+        help='config of the runs (default: %(default)s)',
+    )
     demo.set_defaults(handler=_run_demo)
+
+    toy = commands.add_parser(
+        'toy',
+        help='toy demonstration: QR and RQ resolving coarse priors (seconds)',
+        description='Train small models on a toy problem with CE, QR and RQ and '
+        'compare them with the prior (a few seconds on a CPU).',
+    )
+    toy.add_argument(
+        '--out', default='outputs/toy', help='output folder (default: %(default)s)'
+    )
+    toy.add_argument('--seed', type=int, default=0, help='random seed')
+    toy.add_argument('--steps', type=int, default=400, help='training steps per model')
+    toy.set_defaults(handler=_run_toy)
 
     cooccurrence = commands.add_parser(
         'cooccurrence',
@@ -195,7 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
         'fine grid, nearest) and fine label rasters; write the column-normalised '
         'matrix as CSV.',
     )
-    cooccurrence.add_argument('--coarse', required=True, help='coarse label raster')
+    cooccurrence.add_argument(
+        '--coarse',
+        required=True,
+        nargs='+',
+        help='coarse label raster (one for all fine rasters, or one per fine raster)',
+    )
     cooccurrence.add_argument(
         '--fine', required=True, nargs='+', help='fine label raster(s)'
     )
@@ -273,8 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         Exit status (0 on success).
     """
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments and arguments[0] in LIGHTNING_COMMANDS:
+        run_lightning(arguments)
+        return 0
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return 0

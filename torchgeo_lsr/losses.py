@@ -326,12 +326,16 @@ def _mean(per_instance: Tensor, inputs: _Inputs) -> Tensor:
     return _reduce(per_instance.sum(), _count(inputs), inputs.distributed)
 
 
-def _checked_class_mass(log_q: Tensor, log_class_mass: Tensor | None) -> Tensor | None:
+def _checked_class_mass(
+    log_q: Tensor, log_class_mass: Tensor | None, per_instance: bool = False
+) -> Tensor | None:
     """Check a user-supplied log denominator.
 
     Args:
         log_q: log-probabilities, classes on dim 1.
         log_class_mass: None, or log denominator per class, shape (C,).
+        per_instance: also accept the shape of ``log_q`` (a denominator per
+            instance, e.g. the totals of the tile each pixel belongs to).
 
     Returns:
         None, or ``log_class_mass`` on the device and dtype of ``log_q``.
@@ -342,9 +346,10 @@ def _checked_class_mass(log_q: Tensor, log_class_mass: Tensor | None) -> Tensor 
     if log_class_mass is None:
         return None
     num_classes = log_q.shape[1]
-    if log_class_mass.shape != (num_classes,):
+    shapes = [(num_classes,)] + ([tuple(log_q.shape)] if per_instance else [])
+    if tuple(log_class_mass.shape) not in shapes:
         raise ValueError(
-            f'log_class_mass must have shape ({num_classes},), '
+            f'log_class_mass must have shape {" or ".join(map(str, shapes))}, '
             f'got {tuple(log_class_mass.shape)}'
         )
     return log_class_mass.to(log_q)
@@ -463,19 +468,22 @@ def implied_posterior(
         mask: optional instance validity; masked instances are left out of ``S_l``
             and receive the uniform distribution.
         eps: floor for the normalised prior before its log.
-        log_class_mass: optional log denominator per class, shape (C,), used instead
-            of the batch's own ``log q̄`` (e.g. a running or whole-tile estimate).
+        log_class_mass: optional log denominator used instead of the batch's own
+            ``log q̄``: per class, shape (C,) (e.g. a running estimate), or per
+            instance, the shape of ``log_q`` (e.g. the whole-tile totals of each
+            pixel's tile, as the paper evaluated).
         distributed: reduce ``S_l`` over all processes (None: automatic).
 
     Returns:
         ``log r`` with the shape of ``log_q``.
     """
     inputs = _prepare(log_q, prior, mask, eps, distributed)
-    log_mass = _checked_class_mass(log_q, log_class_mass)
+    log_mass = _checked_class_mass(log_q, log_class_mass, per_instance=True)
     if log_mass is None:
         log_mass, _ = _class_mass(inputs)
-    view = (1, -1) + (1,) * (log_q.ndim - 2)
-    log_r = torch.log_softmax(inputs.log_q + inputs.log_prior - log_mass.view(view), 1)
+    if log_mass.ndim == 1:
+        log_mass = log_mass.view((1, -1) + (1,) * (log_q.ndim - 2))
+    log_r = torch.log_softmax(inputs.log_q + inputs.log_prior - log_mass, 1)
     if inputs.valid is not None:
         log_r = torch.where(inputs.valid, log_r, -math.log(log_r.shape[1]))
     return log_r

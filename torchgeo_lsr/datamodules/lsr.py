@@ -23,6 +23,7 @@ files of polygons, held out of training pixel by pixel; validation and testing s
 only pixels inside their region).
 """
 
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -402,6 +403,7 @@ class LSRDataModule(GeoDataModule):
         label_scheme: str | None = None,
         batch_size: int = 16,
         patch_size: int = 128,
+        eval_patch_size: int | None = None,
         context: int = 5,
         length: int | None = None,
         num_workers: int = 0,
@@ -440,6 +442,9 @@ class LSRDataModule(GeoDataModule):
             batch_size: patches per batch.
             patch_size: side in pixels of the patches the task scores; validation,
                 test and prediction grids step by it, so patches tile the extent.
+            eval_patch_size: patch side of the validation, test and prediction
+                grids (default: ``patch_size``); larger patches read and build
+                priors with less overhead.
             context: pixels of imagery around each patch for the model's receptive
                 field (samples are ``patch_size + 2 * context`` pixels; the task
                 crops the context before the loss and metrics). The default, 5,
@@ -548,6 +553,7 @@ class LSRDataModule(GeoDataModule):
         self.scheme = scheme
         self.halo = self.builder.halo if self.builder is not None else 0
         self.context = context
+        self.eval_patch_size = eval_patch_size or patch_size
 
     @property
     def margin(self) -> int:
@@ -589,6 +595,62 @@ class LSRDataModule(GeoDataModule):
                 raise ValueError(f'no imagery file named {wanted!r} for the split')
         keep = [f for f in files if not names or any(matches(f, n) for n in names)]
         return [f for f in keep if not any(matches(f, n) for n in exclude)]
+
+    def image_statistics(self, max_pixels: int = 2_000_000) -> tuple[Tensor, Tensor]:
+        """Per-band mean and standard deviation of the training imagery.
+
+        Read from a decimated view of every training file (about ``max_pixels``
+        pixels in all), in the units the samples have (divided by
+        ``image_scale``), nodata excluded. For tasks that standardise their input.
+
+        Args:
+            max_pixels: pixels to read in all.
+
+        Returns:
+            ``(mean, std)``, each of shape (bands,).
+
+        Raises:
+            ValueError: If the files have different band counts or no valid pixel.
+        """
+        import rasterio
+        from rasterio.enums import Resampling
+
+        held_out = [*self.val_tiles, *self.test_tiles]
+        files = self._tile_files([], held_out)
+        total = squares = None
+        count = 0
+        for path in files:
+            with rasterio.open(path) as src:
+                share = max_pixels / len(files)
+                step = max(1, int(math.sqrt(src.width * src.height / share)))
+                shape = (
+                    src.count,
+                    max(1, src.height // step),
+                    max(1, src.width // step),
+                )
+                data = src.read(out_shape=shape, resampling=Resampling.nearest)
+                masks = src.read_masks(out_shape=shape, resampling=Resampling.nearest)
+            values = data.reshape(shape[0], -1).astype(np.float64) / self.image_scale
+            keep = (masks.reshape(shape[0], -1) > 0).all(0)
+            if self.image_nodata is not None:
+                nodata = self.image_nodata / self.image_scale
+                keep &= ~(values == nodata).all(0)
+            values = values[:, keep]
+            if total is not None and values.shape[0] != total.shape[0]:
+                raise ValueError(
+                    f'{path} has {values.shape[0]} bands, other imagery files '
+                    f'{total.shape[0]}'
+                )
+            total = values.sum(1) + (0 if total is None else total)
+            squares = (values**2).sum(1) + (0 if squares is None else squares)
+            count += values.shape[1]
+        if total is None or squares is None or count == 0:
+            raise ValueError('the imagery has no valid pixel to compute statistics')
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0))
+        # A constant band would divide by zero: leave it unscaled.
+        std[std < 1e-6] = 1.0
+        return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
 
     def _open(
         self,
@@ -795,6 +857,7 @@ class LSRDataModule(GeoDataModule):
         size = (
             self.patch_size if isinstance(self.patch_size, int) else self.patch_size[0]
         )
+        eval_size = self.eval_patch_size
         tiles = self.split == 'tiles'
         train_files = self._tile_files([], [*self.val_tiles, *self.test_tiles])
         val_files = (
@@ -814,17 +877,19 @@ class LSRDataModule(GeoDataModule):
         if stage in ('fit', 'validate'):
             self.val_dataset, _ = self._dataset(val_files, regions.get('validate'))
             self.val_sampler = GriddedPatchSampler(
-                self.val_dataset, size=size, roi=regions.get('validate')
+                self.val_dataset, size=eval_size, roi=regions.get('validate')
             )
         if stage == 'test':
             files = self._tile_files(self.test_tiles, []) if tiles else train_files
             self.test_dataset, _ = self._dataset(files, regions.get('test'))
             self.test_sampler = GriddedPatchSampler(
-                self.test_dataset, size=size, roi=regions.get('test')
+                self.test_dataset, size=eval_size, roi=regions.get('test')
             )
         if stage == 'predict':
             self.predict_dataset, _ = self._dataset(self._tile_files([], []))
-            self.predict_sampler = GriddedPatchSampler(self.predict_dataset, size=size)
+            self.predict_sampler = GriddedPatchSampler(
+                self.predict_dataset, size=eval_size
+            )
 
     def on_after_batch_transfer(self, batch: Sample, dataloader_idx: int) -> Sample:
         """Keep the batch as it is (georeference included; no augmentation).

@@ -1,0 +1,145 @@
+"""The LightningCLI subcommands, driven by the shipped conf/synthetic.yaml."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TinyScene
+from torchgeo_lsr.cli import main
+
+CONFIG = Path(__file__).parents[1] / 'conf' / 'synthetic.yaml'
+
+
+def scene_args(scene: TinyScene, root: Path) -> list[str]:
+    """Point conf/synthetic.yaml at a tiny scene, with small, fast settings."""
+    data = {
+        'image_paths': scene.naip,
+        'coarse_paths': scene.nlcd,
+        'label_paths': scene.lc,
+        'cooccurrence': scene.cooccurrence,
+        'prior_sigma': 6,
+        'prior_kernel_size': 19,
+        'buildings_paths': scene.vector('buildings'),
+        'roads_paths': scene.vector('roads'),
+        'waterways_paths': scene.vector('waterways'),
+        'waterbodies_paths': scene.vector('waterbodies'),
+        'batch_size': 2,
+        'patch_size': 48,
+        'eval_patch_size': 96,
+        'length': 4,
+    }
+    args = ['--config', str(CONFIG)]
+    for key, value in data.items():
+        args += [f'--data.init_args.{key}', str(value)]
+    return [
+        *args,
+        '--model.init_args.num_filters',
+        '4',
+        '--trainer.default_root_dir',
+        str(root),
+        '--trainer.enable_progress_bar',
+        'false',
+    ]
+
+
+@pytest.mark.parametrize(
+    'options',
+    [
+        ['--model.init_args.loss', 'qr'],
+        ['--model.init_args.loss', 'qr', '--model.init_args.qr_form', 'kl'],
+        ['--model.init_args.loss', 'rq', '--model.init_args.denominator', 'ema'],
+        ['--model.init_args.loss', 'ce'],
+        ['--model.init_args.loss', 'nll_union'],
+        ['--model.init_args.method', 'hard_naive'],
+        ['--model.init_args.method', 'hr'],
+        ['--model.init_args.method', 'hr_aux'],
+        ['--model.init_args.method', 'prior_argmax'],
+    ],
+    ids=[
+        'qr',
+        'qr-kl',
+        'rq-ema',
+        'ce',
+        'nll-union',
+        'hard-naive',
+        'hr',
+        'hr-aux',
+        'prior-argmax',
+    ],
+)
+def test_fit_fast_dev_run(
+    tiny_scene: TinyScene, tmp_path: Path, options: list[str]
+) -> None:
+    args = scene_args(tiny_scene, tmp_path)
+    main(['fit', *args, *options, '--trainer.fast_dev_run', 'true'])
+
+
+def test_fit_validate_test_predict(
+    tiny_scene: TinyScene, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = scene_args(tiny_scene, tmp_path)
+    main(['fit', *args, '--trainer.max_steps', '2', '--trainer.limit_val_batches', '1'])
+    checkpoint = tmp_path / 'lightning_logs' / 'version_0' / 'checkpoints' / 'last.ckpt'
+    if not checkpoint.exists():  # ModelCheckpoint writes under default_root_dir
+        checkpoint = next(tmp_path.rglob('last.ckpt'))
+    assert (tmp_path / 'lightning_logs' / 'version_0' / 'config.yaml').exists()
+    main(['validate', *args, '--ckpt_path', str(checkpoint)])
+    results = tmp_path / 'results.json'
+    main(['test', *args, '--ckpt_path', str(checkpoint), '--results', str(results)])
+    printed = capsys.readouterr().out
+    assert 'QR (q)' in printed
+    assert 'QR (r)' in printed
+    assert 'prior argmax' in printed
+    scores = json.loads(results.read_text())
+    assert set(scores) >= {'q', 'r', 'prior_argmax'}
+    for key in ('q', 'r', 'prior_argmax'):
+        assert set(scores[key]) >= {'accuracy', 'miou', 'per_class_iou'}
+        assert 0 <= scores[key]['accuracy'] <= 1
+        assert 0 <= scores[key]['miou'] <= 1
+        assert set(scores[key]['per_class_iou']) == {
+            'Water',
+            'Impervious Surface',
+            'Soil and Barren',
+            'Trees and Forest',
+            'Grass',
+        }
+    main(['predict', *args, '--ckpt_path', str(checkpoint)])
+
+
+def test_hard_naive_results_carry_their_entry(
+    tiny_scene: TinyScene, tmp_path: Path
+) -> None:
+    args = scene_args(tiny_scene, tmp_path)
+    results = tmp_path / 'naive.json'
+    main(
+        [
+            'test',
+            *args,
+            '--model.init_args.method',
+            'hard_naive',
+            '--results',
+            str(results),
+        ]
+    )
+    scores = json.loads(results.read_text())
+    assert scores['method'] == 'hard_naive'
+    assert scores['hard_naive'] == scores['q']
+
+
+def test_unknown_class_or_key_is_lightnings_error(
+    tiny_scene: TinyScene, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = scene_args(tiny_scene, tmp_path)
+    with pytest.raises(SystemExit) as raised:
+        main(['fit', *args, '--model.class_path', 'NoSuchTask'])
+    assert raised.value.code != 0
+    assert 'NoSuchTask' in capsys.readouterr().err
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text(
+        CONFIG.read_text().replace('    warmup_steps: 30', '    warmup_stepz: 30')
+    )
+    with pytest.raises(SystemExit) as raised:
+        main(['fit', *args, '--config', str(bad)])
+    assert raised.value.code != 0
+    assert 'warmup_stepz' in capsys.readouterr().err

@@ -1,0 +1,136 @@
+"""LightningCLI of ``torchgeo-lsr fit|validate|test|predict``, as TorchGeo's ``main``.
+
+Like ``torchgeo.main``, any :class:`~torchgeo.tasks.BaseTask` and
+:class:`~torchgeo.datamodules.BaseDataModule` can be named by its short class name
+(ours and TorchGeo's), configs are YAML files given with ``--config``, and the
+resolved config is saved beside the logs. On top of TorchGeo's:
+
+* ``test`` prints a table of the q / r / prior-argmax scores and, with
+  ``--results PATH``, writes them as JSON;
+* ``predict`` takes ``--out PATH`` (see :mod:`torchgeo_lsr.export`).
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+# Importing the task and data-module packages (TorchGeo's and ours) lets configs
+# name their classes by short name.
+import torchgeo.datamodules
+import torchgeo.tasks
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from . import __version__
+from . import datamodules as _datamodules  # noqa: F401  (our short class names)
+from . import tasks as _tasks  # noqa: F401
+
+__all__ = ('LSRLightningCLI', 'print_test_results')
+
+#: GDAL settings TorchGeo's CLI uses for reading many rasters.
+_RASTERIO_SETTINGS = {
+    'GDAL_DISABLE_READDIR_ON_OPEN': 'EMPTY_DIR',
+    'GDAL_MAX_RAW_BLOCK_CACHE_SIZE': '200000000',
+    'GDAL_SWATH_SIZE': '200000000',
+}
+
+
+def _row_label(results: dict[str, Any]) -> str:
+    """How a run is called in tables: the loss for LSR, else the method."""
+    method = results.get('method', 'lsr')
+    if method == 'lsr':
+        return str(results.get('loss', 'lsr')).upper().replace('NLL_UNION', 'NLL-union')
+    return str(
+        {
+            'hard_naive': 'hard naive',
+            'prior_argmax': 'prior argmax',
+            'hr': 'HR',
+            'hr_aux': 'HR + aux',
+        }.get(method, method)
+    )
+
+
+def print_test_results(results: dict[str, Any]) -> str:
+    """The q / r / prior-argmax table of a test run.
+
+    Args:
+        results: :attr:`~torchgeo_lsr.tasks.LSRSegmentation.test_results`.
+
+    Returns:
+        The table (also printed).
+    """
+    from .metrics import format_scores_table
+
+    label = _row_label(results)
+    rows = {}
+    if results.get('method') != 'prior_argmax':
+        rows[f'{label} (q)'] = results['q']
+        rows[f'{label} (r)'] = results['r']
+    rows['prior argmax'] = results['prior_argmax']
+    table = format_scores_table(rows)
+    print(f'\nTest scores ({results["q"]["pixels"]:,} labelled pixels)\n{table}\n')
+    return table
+
+
+class LSRLightningCLI(LightningCLI):
+    """TorchGeo's LightningCLI set-up with our tasks, data modules and extras."""
+
+    def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
+        """Parse arguments and run the subcommand.
+
+        Args:
+            args: command-line arguments (default: ``sys.argv[1:]``).
+            **kwargs: passed to :class:`~lightning.pytorch.cli.LightningCLI`.
+        """
+        for key, value in _RASTERIO_SETTINGS.items():
+            os.environ.setdefault(key, value)
+        kwargs.setdefault('seed_everything_default', 0)
+        kwargs.setdefault('save_config_kwargs', {'overwrite': True})
+        kwargs.setdefault(
+            'parser_kwargs', {'prog': 'torchgeo-lsr', 'version': __version__}
+        )
+        super().__init__(
+            model_class=torchgeo.tasks.BaseTask,
+            datamodule_class=torchgeo.datamodules.BaseDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=args,
+            **kwargs,
+        )
+
+    def _prepare_subcommand_parser(
+        self, klass: type, subcommand: str, **kwargs: Any
+    ) -> LightningArgumentParser:
+        """Add our per-subcommand options to LightningCLI's subcommand parsers.
+
+        Args:
+            klass: the trainer class.
+            subcommand: the subcommand.
+            **kwargs: parser options.
+
+        Returns:
+            The subcommand's parser.
+        """
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == 'test':
+            parser.add_argument(
+                '--results',
+                type=str | None,
+                default=None,
+                help='write the q / r / prior-argmax scores to this JSON file',
+            )
+        return parser
+
+    def after_test(self) -> None:
+        """Print the test table and write ``--results``."""
+        results = getattr(self.model, 'test_results', None)
+        if not results or not self.trainer.is_global_zero:
+            return
+        print_test_results(results)
+        path = self.config_init['test'].get('results')
+        if path:
+            from .cli import results_json
+            from .io import atomic_path
+
+            with atomic_path(path) as temporary:
+                Path(temporary).write_text(results_json(results) + '\n')
+            print(f'Wrote {path}')

@@ -1,0 +1,194 @@
+"""Segmentation scores from confusion matrices: accuracy, class-mean IoU, per-class IoU.
+
+One module for every place that scores a map: the task's validation and test
+metrics (q, r and the prior's argmax), ``torchgeo-lsr evaluate`` on exported
+GeoTIFFs, and the benchmarks. Scores follow the paper's evaluation (REFERENCE §2.9):
+pixels whose label is the ignore index do not count; the accuracy is global over all
+counted pixels; the IoU of a class sums intersections and unions over everything
+scored (all tiles), and the class-mean IoU averages it over the classes that occur
+in the labels or the predictions (a class absent from both has no IoU).
+
+Confusion matrices are ``(C, C)`` int64 counts with rows = true class and columns =
+predicted class. :class:`ConfusionMatrix` accumulates them as a torchmetrics metric,
+so they are summed over batches and over processes under DDP.
+"""
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+__all__ = (
+    'ConfusionMatrix',
+    'confusion_matrix',
+    'format_scores_table',
+    'segmentation_scores',
+)
+
+
+def confusion_matrix(
+    prediction: Tensor | np.ndarray,
+    target: Tensor | np.ndarray,
+    num_classes: int,
+    ignore_index: int | None = None,
+) -> Tensor:
+    """Count (true class, predicted class) pairs.
+
+    Args:
+        prediction: predicted class indices, any shape.
+        target: true class indices, the same shape.
+        num_classes: number of classes C.
+        ignore_index: label value that is not counted (None: every label counts).
+
+    Returns:
+        (C, C) int64 counts, rows = true class, columns = predicted class.
+
+    Raises:
+        ValueError: If the shapes differ, or a counted label or a prediction is
+            outside ``[0, C)``.
+    """
+    prediction = torch.as_tensor(prediction)
+    target = torch.as_tensor(target, device=prediction.device)
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f'prediction shape {tuple(prediction.shape)} differs from target shape '
+            f'{tuple(target.shape)}'
+        )
+    prediction = prediction.reshape(-1).long()
+    target = target.reshape(-1).long()
+    if ignore_index is not None:
+        keep = target != ignore_index
+        prediction, target = prediction[keep], target[keep]
+    for name, values in (('label', target), ('prediction', prediction)):
+        if values.numel() and (values.min() < 0 or values.max() >= num_classes):
+            bad = torch.unique(values[(values < 0) | (values >= num_classes)])[:5]
+            raise ValueError(
+                f'{name} values {bad.tolist()} are outside the {num_classes} classes '
+                f'[0, {num_classes})'
+                + (
+                    f' and not the ignore index {ignore_index}'
+                    if name == 'label'
+                    else ''
+                )
+            )
+    counts = torch.bincount(
+        target * num_classes + prediction, minlength=num_classes * num_classes
+    )
+    return counts.reshape(num_classes, num_classes)
+
+
+def segmentation_scores(
+    confusion: Tensor | np.ndarray, names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Accuracy, class-mean IoU and per-class IoU from a confusion matrix.
+
+    Args:
+        confusion: (C, C) counts, rows = true class, columns = predicted class.
+        names: class names (default ``class_0``, ``class_1``, ...).
+
+    Returns:
+        ``{'accuracy': a, 'miou': m, 'per_class_iou': {name: iou}, 'pixels': n}``
+        with values as fractions in [0, 1]; the IoU of a class that occurs in
+        neither labels nor predictions is NaN and left out of ``miou``; with no
+        counted pixel, accuracy and ``miou`` are NaN.
+
+    Raises:
+        ValueError: If the matrix is not square or the names do not match it.
+    """
+    counts = torch.as_tensor(confusion).double().cpu()
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+        raise ValueError(f'a confusion matrix is square, got {tuple(counts.shape)}')
+    num_classes = counts.shape[0]
+    names = (
+        list(names) if names is not None else [f'class_{i}' for i in range(num_classes)]
+    )
+    if len(names) != num_classes:
+        raise ValueError(f'{len(names)} class names for {num_classes} classes')
+    total = float(counts.sum())
+    intersection = counts.diagonal()
+    union = counts.sum(0) + counts.sum(1) - intersection
+    iou = torch.where(union > 0, intersection / union.clamp_min(1), math.nan)
+    present = union > 0
+    return {
+        'accuracy': float(intersection.sum()) / total if total else math.nan,
+        'miou': float(iou[present].mean()) if present.any() else math.nan,
+        'per_class_iou': {n: float(v) for n, v in zip(names, iou, strict=True)},
+        'pixels': int(total),
+    }
+
+
+class ConfusionMatrix(Metric):
+    """Accumulated confusion matrix (summed over batches and DDP processes)."""
+
+    full_state_update = False
+    confusion: Tensor
+
+    def __init__(self, num_classes: int, ignore_index: int | None = None) -> None:
+        """Initialise the metric.
+
+        Args:
+            num_classes: number of classes C.
+            ignore_index: label value that is not counted.
+        """
+        super().__init__()
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.add_state(
+            'confusion',
+            default=torch.zeros(num_classes, num_classes, dtype=torch.long),
+            dist_reduce_fx='sum',
+        )
+
+    def update(self, prediction: Tensor, target: Tensor) -> None:
+        """Count a batch.
+
+        Args:
+            prediction: predicted class indices.
+            target: true class indices (the ignore index is not counted).
+        """
+        self.confusion += confusion_matrix(
+            prediction, target, self.num_classes, self.ignore_index
+        ).to(self.confusion.device)
+
+    def compute(self) -> Tensor:
+        """The accumulated (C, C) counts."""
+        return self.confusion
+
+
+def format_scores_table(
+    rows: Mapping[str, Mapping[str, Any]], names: Sequence[str] | None = None
+) -> str:
+    """A plain-text table of scores: one row per method, per-class IoU columns.
+
+    Args:
+        rows: scores (as from :func:`segmentation_scores`) by row label.
+        names: classes to show (default: those of the first row).
+
+    Returns:
+        The table, values in percent.
+    """
+    if not rows:
+        return ''
+    first = next(iter(rows.values()))
+    names = list(names or first['per_class_iou'])
+    width = max(len(label) for label in rows) + 2
+    header = f'{"":{width}s}{"acc %":>8s}{"mIoU %":>8s}' + ''.join(
+        f'{name[:10]:>11s}' for name in names
+    )
+    lines = [header, '-' * len(header)]
+
+    def percent(value: float) -> str:
+        return '-' if value is None or math.isnan(value) else f'{100 * value:.1f}'
+
+    for label, scores in rows.items():
+        per_class = scores.get('per_class_iou', {})
+        lines.append(
+            f'{label:{width}s}{percent(scores["accuracy"]):>8s}'
+            f'{percent(scores["miou"]):>8s}'
+            + ''.join(f'{percent(per_class.get(n, math.nan)):>11s}' for n in names)
+        )
+    return '\n'.join(lines)

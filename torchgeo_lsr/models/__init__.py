@@ -1,0 +1,15 @@
+"""Networks: segmentation models (via TorchGeo) with the paper's output smoothing."""
+
+from .segmentation import (
+    ModelName,
+    SmoothedLogSoftmax,
+    build_segmentation_model,
+    receptive_field,
+)
+
+__all__ = (
+    'ModelName',
+    'SmoothedLogSoftmax',
+    'build_segmentation_model',
+    'receptive_field',
+)
