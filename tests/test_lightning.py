@@ -104,7 +104,34 @@ def test_fit_validate_test_predict(
             'Trees and Forest',
             'Grass',
         }
-    main(['predict', *args, '--ckpt_path', str(checkpoint)])
+    main(['predict', *args, '--ckpt_path', str(checkpoint)])  # TorchGeo's predict
+    maps = tmp_path / 'maps'
+    main(
+        [
+            'predict',
+            *args,
+            '--ckpt_path',
+            str(checkpoint),
+            '--out',
+            str(maps),
+            '--products',
+            '[q, r]',
+            '--window',
+            '64',
+        ]
+    )
+    assert sorted(p.name for p in maps.glob('*.tif')) == [
+        'tile_0.tif',
+        'tile_0_q.tif',
+        'tile_0_r.tif',
+        'tile_1.tif',
+        'tile_1_q.tif',
+        'tile_1_r.tif',
+    ]
+    labels = sorted(tiny_scene.lc.glob('*.tif'))
+    args = ['evaluate', '--pred', *map(str, sorted(maps.glob('tile_?.tif')))]
+    main([*args, '--labels', *map(str, labels)])
+    assert 'mIoU' in capsys.readouterr().out
 
 
 def test_hard_naive_results_carry_their_entry(

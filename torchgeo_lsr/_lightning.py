@@ -23,6 +23,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from . import __version__
 from . import datamodules as _datamodules  # noqa: F401  (our short class names)
 from . import tasks as _tasks  # noqa: F401
+from .export import PRODUCTS
 
 __all__ = ('LSRLightningCLI', 'print_test_results')
 
@@ -118,7 +119,90 @@ class LSRLightningCLI(LightningCLI):
                 default=None,
                 help='write the q / r / prior-argmax scores to this JSON file',
             )
+        if subcommand == 'predict':
+            parser.add_argument(
+                '--out',
+                type=str | None,
+                default=None,
+                help='write maps: a .tif for one imagery tile, else a folder '
+                '(without it, predict returns probabilities as TorchGeo does)',
+            )
+            parser.add_argument(
+                '--products',
+                type=list[str],
+                default=[],
+                help=f'extra products beside the class map, from {list(PRODUCTS)}',
+            )
+            parser.add_argument(
+                '--map_source',
+                type=str,
+                default='r',
+                help="class map from 'r' (whole-tile implied posterior) or 'q'",
+            )
+            parser.add_argument(
+                '--window', type=int, default=1024, help='block side in pixels'
+            )
+            parser.add_argument(
+                '--probability_dtype',
+                type=str,
+                default='uint8',
+                help="probability bands as 'uint8' (255 p) or 'float32'",
+            )
+            parser.add_argument(
+                '--overwrite',
+                type=bool,
+                default=False,
+                help='export tiles whose outputs exist (default: skip, so runs resume)',
+            )
         return parser
+
+    def predict(
+        self,
+        model: Any,
+        datamodule: Any = None,
+        ckpt_path: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Export maps with ``--out``; else TorchGeo's predict.
+
+        Args:
+            model: the task.
+            datamodule: the data module.
+            ckpt_path: checkpoint whose weights to use.
+            **kwargs: other arguments of ``Trainer.predict``.
+
+        Returns:
+            The written paths (with ``--out``), else the predictions.
+
+        Raises:
+            ValueError: If the checkpoint is not a file (``--out`` needs a path).
+        """
+        config = self.config_init['predict']
+        out = config.get('out')
+        if out is None:
+            return self.trainer.predict(
+                model, datamodule=datamodule, ckpt_path=ckpt_path, **kwargs
+            )
+        from .export import ExportOptions, export_with_trainer
+
+        if ckpt_path is not None:
+            if not Path(ckpt_path).is_file():
+                raise ValueError(f'--ckpt_path {ckpt_path} is not a checkpoint file')
+            import torch
+
+            checkpoint = torch.load(ckpt_path, map_location='cpu', weights_only=True)
+            model.load_state_dict(checkpoint['state_dict'])
+        options = ExportOptions(
+            products=tuple(config.get('products') or ()),
+            map_source=config.get('map_source', 'r'),
+            window=config.get('window', 1024),
+            probability_dtype=config.get('probability_dtype', 'uint8'),
+            overwrite=bool(config.get('overwrite', False)),
+        )
+        written = export_with_trainer(self.trainer, model, datamodule, out, options)
+        if self.trainer.is_global_zero:
+            print(f'Wrote maps of {len(written)} tile(s) to {out}')
+        return written
 
     def after_test(self) -> None:
         """Print the test table and write ``--results``."""

@@ -9,7 +9,8 @@
 * ``toy``: the toy demonstration of QR/RQ resolving coarse priors;
 * ``cooccurrence``: estimate P(fine | coarse) from label rasters;
 * ``prior``: write a prior GeoTIFF from coarse labels and auxiliary layers;
-* ``make-scene``: write a synthetic scene (:func:`torchgeo_lsr.datasets.make_scene`).
+* ``make-scene``: write a synthetic scene (:func:`torchgeo_lsr.datasets.make_scene`);
+* ``evaluate``: score class maps against label rasters (:mod:`torchgeo_lsr.evaluate`).
 """
 
 import argparse
@@ -226,6 +227,49 @@ def _run_make_scene(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_evaluate(args: argparse.Namespace) -> int:
+    """Score maps against labels and print (and optionally write) the scores.
+
+    Args:
+        args: parsed arguments.
+
+    Returns:
+        Exit status.
+
+    Raises:
+        ValueError: If the maps and labels do not pair up, or no scheme is known.
+    """
+    import rasterio
+
+    from .evaluate import evaluate_maps
+    from .io import atomic_path
+    from .metrics import format_scores_table
+
+    if len(args.pred) != len(args.labels):
+        raise ValueError(
+            f'give one label raster per map ({len(args.pred)} maps, '
+            f'{len(args.labels)} label rasters)'
+        )
+    scheme = args.scheme
+    if scheme is None:
+        with rasterio.open(args.pred[0]) as src:
+            scheme = src.tags().get('scheme')
+        if scheme is None:
+            raise ValueError(
+                f'{args.pred[0]} does not name its class scheme: pass --scheme'
+            )
+    scores = evaluate_maps(
+        list(zip(args.pred, args.labels, strict=True)), scheme, args.map_scheme
+    )
+    print(format_scores_table({'map': scores}))
+    print(f'({scores["pixels"]:,} labelled pixels)')
+    if args.results:
+        with atomic_path(args.results) as temporary:
+            temporary.write_text(results_json(scores) + '\n')
+        print(f'Wrote {args.results}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with all subcommands.
 
@@ -348,6 +392,28 @@ def build_parser() -> argparse.ArgumentParser:
     prior.add_argument('--block-size', type=int, default=2048)
     prior.add_argument('--out', required=True, help='output GeoTIFF')
     prior.set_defaults(handler=_run_prior)
+
+    evaluate = commands.add_parser(
+        'evaluate',
+        help='score class maps against label rasters (accuracy, mIoU, per-class IoU)',
+        description="Read the labels onto each map's grid (nearest) window by "
+        'window and pool the confusion over all pairs, as the test scores do.',
+    )
+    evaluate.add_argument('--pred', required=True, nargs='+', help='class map(s)')
+    evaluate.add_argument(
+        '--labels', required=True, nargs='+', help='label raster(s), one per map'
+    )
+    evaluate.add_argument(
+        '--scheme',
+        help='scheme of the label codes (default: the one the map names in its tags)',
+    )
+    evaluate.add_argument(
+        '--map-scheme',
+        help='scheme of the map codes (default: the map holds class indices, as '
+        'exported maps do)',
+    )
+    evaluate.add_argument('--results', help='also write the scores as JSON')
+    evaluate.set_defaults(handler=_run_evaluate)
 
     scene = commands.add_parser(
         'make-scene',

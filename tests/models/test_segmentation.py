@@ -63,3 +63,31 @@ def test_smoothing_keeps_extreme_logits_finite() -> None:
     assert torch.isfinite(out).all()
     assert out.exp().sum(1).sub(1).abs().max() < 1e-5
     assert float(out.detach().min()) == pytest.approx(math.log(1e-4 / 1.0003), rel=1e-4)
+
+
+def test_encoder_decoders_take_any_size() -> None:
+    from torchgeo_lsr.models import size_multiple
+
+    network = build_segmentation_model('unet', 3, 4, backbone='resnet18')
+    wrapped = SmoothedLogSoftmax(network, multiple=size_multiple('unet'))
+    assert wrapped(torch.rand(1, 3, 70, 45)).shape == (1, 4, 70, 45)
+    assert size_multiple('fcn') == 1
+
+
+def test_standardised_zero_bands_stay_zero() -> None:
+    network = torch.nn.Conv2d(2, 3, 1)
+    wrapped = SmoothedLogSoftmax(network)
+    wrapped.set_input_statistics(torch.tensor([0.5, 0.2]), torch.tensor([0.1, 0.2]))
+    x = torch.rand(1, 2, 4, 4) + 0.1
+    x[..., 0, 0] = 0
+    out = wrapped(x)
+    expected = network(torch.zeros(1, 2, 1, 1)).log_softmax(1)
+    smoothed = ((expected.exp() + 1e-4) / (1 + 3e-4)).log()
+    torch.testing.assert_close(out[..., :1, :1], smoothed)
+    standard = (x[..., 1, 1] - torch.tensor([0.5, 0.2])) / torch.tensor([0.1, 0.2])
+    raw = network.weight[:, :, 0, 0] @ standard[0] + network.bias
+    torch.testing.assert_close(
+        out[0, :, 1, 1], ((raw.softmax(0) + 1e-4) / (1 + 3e-4)).log()
+    )
+    with pytest.raises(ValueError, match='positive'):
+        wrapped.set_input_statistics(torch.zeros(2), torch.zeros(2))

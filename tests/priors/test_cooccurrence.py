@@ -152,3 +152,11 @@ def test_estimate_without_overlap(raster: WriteRaster) -> None:
     fine = raster('fine.tif', np.full((5, 5), 10, np.uint8))
     with pytest.raises(ValueError, match='do not overlap'):
         estimate_cooccurrence([(coarse, fine)], COARSE, FINE)
+
+
+def test_csv_of_a_registered_scheme_reads_back_as_it(tmp_path: Path) -> None:
+    from torchgeo_lsr.priors import load_cooccurrence
+
+    matrix = load_cooccurrence('enviroatlas-durham')
+    matrix.to_csv(tmp_path / 'm.csv')
+    assert load_cooccurrence(tmp_path / 'm.csv').fine.name == 'enviroatlas'

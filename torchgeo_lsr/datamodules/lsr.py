@@ -129,6 +129,7 @@ class LSRSampleTransform:
         crs: Any = None,
         region: Any = None,
         context: int = 0,
+        tile_paths: Sequence[str] = (),
     ) -> None:
         """Initialise the transform.
 
@@ -149,9 +150,12 @@ class LSRSampleTransform:
                 use; pixels outside are invalid and their labels ignored (None:
                 all pixels).
             context: pixels around the patch kept for the model's receptive field.
+            tile_paths: the imagery file of each tile (in ``tile_bounds`` order),
+                for exports on each file's grid.
         """
         self.halo = halo
         self.context = context
+        self.tile_paths = list(tile_paths)
         self.region = region
         self.layers = dict(layers or {})
         self.crs = crs
@@ -335,7 +339,11 @@ class LSRSampleTransform:
             prior = torch.where(valid, raw.nan_to_num(0.0) / total.clamp_min(1e-12), 0)
         valid &= tile >= 0
         if self.image_nodata is not None:
-            valid &= ~(image == self.image_nodata).all(0)
+            nodata = (image == self.image_nodata).all(0)
+            valid &= ~nodata
+            # Nodata reads as 0 whatever its value, like the area outside the
+            # rasters: models see one convention (zero padding) for both.
+            image = image.masked_fill(nodata, 0.0)
         in_region = None
         if self.region is not None:
             in_region = self._inside_region(transform, shape)
@@ -784,13 +792,14 @@ class LSRDataModule(GeoDataModule):
             )
 
     def _dataset(
-        self, image_files: Sequence[str], region: Any = None
+        self, image_files: Sequence[str], region: Any = None, labels: bool = True
     ) -> tuple[GeoDataset, LSRSampleTransform]:
         """Intersect imagery, prior source and labels for some imagery files.
 
         Args:
             image_files: imagery files of the split.
             region: geometry of the pixels the split may use (None: all).
+            labels: read the high-res labels (when there are any).
 
         Returns:
             The dataset and the transform its samples need.
@@ -809,7 +818,7 @@ class LSRDataModule(GeoDataModule):
             others.append(
                 ('prior', self._open('prior', PriorRaster, self.prior_paths, **grid))
             )
-        if self.label_paths:
+        if self.label_paths and labels:
             others.append(
                 ('label', self._open('label', LabelRaster, self.label_paths, **grid))
             )
@@ -820,6 +829,7 @@ class LSRDataModule(GeoDataModule):
             inner = inner & other
         dataset = MarginDataset(inner, others[-1][1], self.margin)
         tile_bounds = [tuple(g.bounds) for g in imagery.index.geometry]
+        tile_paths = [str(path) for path in imagery.index['filepath']]
         layers = {}
         if self.builder is not None and self.builder.rules is not None:
             import pandas
@@ -837,13 +847,14 @@ class LSRDataModule(GeoDataModule):
             self.num_classes,
             self.builder,
             tile_bounds,
-            self.scheme if self.label_paths else None,
+            self.scheme if self.label_paths and labels else None,
             self.image_scale,
             self.image_nodata,
             layers,
             imagery.crs,
             region,
             self.context,
+            tile_paths,
         )
         dataset.transforms = transform
         return dataset, transform
@@ -886,7 +897,9 @@ class LSRDataModule(GeoDataModule):
                 self.test_dataset, size=eval_size, roi=regions.get('test')
             )
         if stage == 'predict':
-            self.predict_dataset, _ = self._dataset(self._tile_files([], []))
+            self.predict_dataset, _ = self._dataset(
+                self._tile_files([], []), labels=False
+            )
             self.predict_sampler = GriddedPatchSampler(
                 self.predict_dataset, size=eval_size
             )

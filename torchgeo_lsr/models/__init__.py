@@ -5,6 +5,7 @@ from .segmentation import (
     SmoothedLogSoftmax,
     build_segmentation_model,
     receptive_field,
+    size_multiple,
 )
 
 __all__ = (
@@ -12,4 +13,5 @@ __all__ = (
     'SmoothedLogSoftmax',
     'build_segmentation_model',
     'receptive_field',
+    'size_multiple',
 )

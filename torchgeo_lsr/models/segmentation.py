@@ -22,6 +22,7 @@ __all__ = (
     'SmoothedLogSoftmax',
     'build_segmentation_model',
     'receptive_field',
+    'size_multiple',
 )
 
 #: Models TorchGeo's segmentation task builds.
@@ -86,6 +87,18 @@ def build_segmentation_model(
     return network
 
 
+def size_multiple(model: str) -> int:
+    """Input sides a network needs to be divisible by.
+
+    Args:
+        model: a model name of :func:`build_segmentation_model`.
+
+    Returns:
+        1 for the FCN, 32 for the encoder-decoder models (five halvings).
+    """
+    return 1 if model == 'fcn' else 32
+
+
 def receptive_field(model: str) -> int | None:
     """Side of a network's receptive field in pixels, where it is small and known.
 
@@ -105,19 +118,25 @@ class SmoothedLogSoftmax(nn.Module):
     The per-band statistics are buffers (saved with the weights, so a checkpoint
     normalises new imagery exactly as its training imagery); while they are empty,
     bands pass unchanged. Channels beyond them (e.g. a prior given as extra input)
-    are never normalised.
+    are never normalised. Pixels whose bands are all zero (nodata, outside the
+    raster) stay zero.
     """
 
     input_mean: Tensor
     input_std: Tensor
 
-    def __init__(self, network: nn.Module, eps: float = 1e-4) -> None:
+    def __init__(
+        self, network: nn.Module, eps: float = 1e-4, multiple: int = 1
+    ) -> None:
         """Wrap a network.
 
         Args:
             network: outputs logits (B, C, H, W).
             eps: output smoothing ε >= 0 (the paper: 1e-4 for QR/RQ, 1e-8 for
                 models trained on hard labels).
+            multiple: the network needs sides divisible by this (32 for the
+                encoder-decoder models); other inputs are zero-padded at the
+                bottom and right and the output cropped back.
 
         Raises:
             ValueError: If ``eps`` is negative.
@@ -127,6 +146,7 @@ class SmoothedLogSoftmax(nn.Module):
             raise ValueError(f'output smoothing must be >= 0, got {eps}')
         self.network = network
         self.eps = eps
+        self.multiple = multiple
         self.register_buffer('input_mean', torch.empty(0))
         self.register_buffer('input_std', torch.empty(0))
 
@@ -172,15 +192,23 @@ class SmoothedLogSoftmax(nn.Module):
         bands = self.input_mean.numel()
         if bands:
             view = (1, bands, 1, 1)
-            standard = (
-                x[:, :bands] - self.input_mean.view(view)
-            ) / self.input_std.view(view)
+            raw = x[:, :bands]
+            standard = (raw - self.input_mean.view(view)) / self.input_std.view(view)
+            # Nodata and the outside of a raster read as all-zero bands; they stay
+            # zero, as the convolutions' own padding, so a window's edge and a
+            # raster's edge look the same to the network.
+            standard = standard.masked_fill((raw == 0).all(1, keepdim=True), 0.0)
             x = (
                 torch.cat([standard, x[:, bands:]], 1)
                 if x.shape[1] > bands
                 else standard
             )
-        log_p = torch.log_softmax(self.network(x), dim=1)
+        height, width = x.shape[-2:]
+        pad_h, pad_w = -height % self.multiple, -width % self.multiple
+        if pad_h or pad_w:
+            x = nn.functional.pad(x, (0, pad_w, 0, pad_h))
+        logits = self.network(x)[..., :height, :width]
+        log_p = torch.log_softmax(logits, dim=1)
         if self.eps == 0:
             return log_p
         num_classes = log_p.shape[1]

@@ -23,7 +23,7 @@ import rasterio
 import rasterio.windows
 
 from ..io import atomic_path
-from ..schemes import ClassScheme, generic_scheme, get_scheme
+from ..schemes import SCHEMES, ClassScheme, generic_scheme, get_scheme
 from .layers import labels_on_grid
 
 __all__ = (
@@ -186,7 +186,16 @@ class Cooccurrence:
         if matrix.ndim != 2 or matrix.shape[1] != len(coarse_codes):
             raise ValueError(f'{path}: every row needs one value per coarse code')
         if fine is None:
-            scheme = generic_scheme(fine_codes, names, name=Path(path).stem)
+            # A file written for a registered scheme gets that scheme back (its
+            # colours, nodata and aliases); any other file a generic one.
+            scheme = next(
+                (
+                    known
+                    for known in SCHEMES.values()
+                    if list(known.codes) == fine_codes and list(known.names) == names
+                ),
+                None,
+            ) or generic_scheme(fine_codes, names, name=Path(path).stem)
         else:
             scheme = get_scheme(fine)
             if list(scheme.codes) != fine_codes:

@@ -53,6 +53,7 @@ from ..models import (
     SmoothedLogSoftmax,
     build_segmentation_model,
     receptive_field,
+    size_multiple,
 )
 
 __all__ = ('LSRSegmentation', 'LossName', 'Method', 'PosteriorTotals')
@@ -201,7 +202,9 @@ class LSRSegmentation(BaseTask):
             weights=self.weights,
             num_filters=hp['num_filters'],
         )
-        self.model = SmoothedLogSoftmax(network, smoothing)
+        self.model = SmoothedLogSoftmax(
+            network, smoothing, multiple=size_multiple(hp['model'])
+        )
         if hp['init_checkpoint']:
             self._load_network(hp['init_checkpoint'])
 
@@ -302,13 +305,25 @@ class LSRSegmentation(BaseTask):
 
         Args:
             stage: the Lightning stage.
-
-        Raises:
-            ValueError: If the data module's classes do not match ``num_classes``.
         """
         datamodule = (
             getattr(self.trainer, 'datamodule', None) if self._trainer else None
         )
+        self.adopt_data(datamodule)
+
+    def adopt_data(self, datamodule: Any) -> None:
+        """Take class names, the context and input statistics from a data module.
+
+        Called by :meth:`setup`; call it directly when running the task outside a
+        trainer (as :mod:`torchgeo_lsr.export` does).
+
+        Args:
+            datamodule: the data module (or None).
+
+        Raises:
+            ValueError: If its classes do not match ``num_classes``, or input
+                statistics are needed and it cannot provide them.
+        """
         scheme = getattr(datamodule, 'scheme', None)
         if scheme is not None and scheme.num_classes != self.hparams['num_classes']:
             raise ValueError(
@@ -383,6 +398,41 @@ class LSRSegmentation(BaseTask):
         output: Tensor = self.model(x)
         return output
 
+    def _forward_inside(self, x: Tensor, inside: Tensor | None) -> Tensor:
+        """Run the network on the part of each sample inside the rasters.
+
+        Samples at the edge of the imagery carry context beyond it (read as
+        zeros). Outside training, the network runs on the part inside only, so its
+        own padding applies at the imagery's edge: the result equals a forward pass
+        over the whole raster, whatever the windows. Outside pixels get a uniform
+        distribution.
+
+        Args:
+            x: (B, channels, H, W) input.
+            inside: (B, H, W) pixels inside the rasters (None: all).
+
+        Returns:
+            (B, C, H, W) log-probabilities.
+        """
+        if inside is None or self.training or bool(inside.all()):
+            return cast(Tensor, self(x))
+        rows, cols = inside.any(2), inside.any(1)
+        whole = rows.all(1) & cols.all(1)
+        classes = int(self.hparams['num_classes'])
+        log_q = x.new_full((x.shape[0], classes, *x.shape[-2:]), -math.log(classes))
+        if whole.any():
+            log_q[whole] = self(x[whole])
+        for index in (~whole).nonzero().flatten().tolist():
+            r = rows[index].nonzero().flatten()
+            c = cols[index].nonzero().flatten()
+            if r.numel() == 0 or c.numel() == 0:
+                continue
+            r0, r1, c0, c1 = int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
+            log_q[index, :, r0:r1, c0:c1] = self(x[index : index + 1, :, r0:r1, c0:c1])[
+                0
+            ]
+        return log_q
+
     def _outputs(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Run the network on a batch and crop the border from everything.
 
@@ -418,7 +468,8 @@ class LSRSegmentation(BaseTask):
             x = image
             if self.hparams['method'] == 'hr_aux':
                 x = torch.cat([image, raw_prior], 1)
-            log_q = self(x)
+            tile = batch.get('tile')
+            log_q = self._forward_inside(x, None if tile is None else tile >= 0)
         valid = batch.get('valid')
         if valid is None:
             valid = torch.ones_like(prior[:, 0], dtype=torch.bool)
