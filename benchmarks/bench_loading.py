@@ -18,10 +18,10 @@ import numpy as np
 import rasterio
 import torch
 from rasterio.transform import from_origin
-from torch import nn
 
 from torchgeo_lsr.datamodules import LSRDataModule
 from torchgeo_lsr.losses import QRLoss
+from torchgeo_lsr.models import build_segmentation_model
 from torchgeo_lsr.priors import PriorBuilder, write_prior
 
 X0, Y0 = 500_000.0, 4_400_000.0
@@ -58,16 +58,6 @@ def make_scene(root: Path, size: int, tiles: int) -> None:
         write(root / 'naip' / f'tile_{i}.tif', image, X0 + i * size, Y0, 1)
 
 
-def paper_fcn(in_channels: int = 4, classes: int = 5, filters: int = 128) -> nn.Module:
-    """The paper's FCN: 5 x (conv 3x3 + LeakyReLU), then a 1x1 head."""
-    layers: list[nn.Module] = []
-    for i in range(5):
-        layers += [nn.Conv2d(in_channels if i == 0 else filters, filters, 3, padding=1)]
-        layers += [nn.LeakyReLU()]
-    layers.append(nn.Conv2d(filters, classes, 1))
-    return nn.Sequential(*layers)
-
-
 def loader_rate(dm: LSRDataModule, batches: int) -> float:
     """Training batches per second of a data module (after one warm-up batch)."""
     dm.setup('fit')
@@ -81,7 +71,7 @@ def loader_rate(dm: LSRDataModule, batches: int) -> float:
 
 def model_rate(batch: int, patch: int, steps: int) -> float:
     """Training steps per second of the paper's FCN with the QR loss."""
-    model = paper_fcn()
+    model = build_segmentation_model('fcn', 4, 5, num_filters=128)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
     loss_fn = QRLoss('free_energy')
     images = torch.rand(batch, 4, patch, patch)

@@ -198,9 +198,12 @@ def _figure(out: Path, common: list[str], checkpoint: Path) -> Path:
     naive = LSRSegmentation.load_from_checkpoint(
         _last_checkpoint(out / 'hard_naive'), map_location='cpu'
     )
+    # A crop of up to 512 px in the middle of the scene, on its pixel grid.
     x, y, _ = datamodule.test_dataset.bounds
-    size = 512
-    left, top = x.start + 256, y.stop - 256
+    res = datamodule.test_dataset.res[0]
+    size = min(512 * res, x.stop - x.start, y.stop - y.start)
+    left = x.start + round((x.stop - x.start - size) / 2 / res) * res
+    top = y.stop - round((y.stop - y.start - size) / 2 / res) * res
     sample = datamodule.test_dataset[left : left + size, top - size : top]
     batch = {k: v[None] for k, v in sample.items() if isinstance(v, torch.Tensor)}
     maps = {}
