@@ -59,11 +59,19 @@ def test_training_batches(scene: Path) -> None:
     assert batch['prior'].shape == (3, 5, 32, 32)
     torch.testing.assert_close(batch['prior'].sum(1), torch.ones(3, 32, 32))
     assert batch['valid'].dtype == torch.bool
-    assert batch['mask'].shape == (3, 32, 32)
-    assert set(batch['mask'].unique().tolist()) <= {0, 1, 2, 3, 4, 5}  # 5 = ignore
+    # Learning from priors never reads a high-res label in training.
+    assert 'mask' not in batch
     assert batch['bounds'].shape[0] == 3
     width = batch['bounds'][:, 1] - batch['bounds'][:, 0]
     torch.testing.assert_close(width, torch.full((3,), 32.0, dtype=width.dtype))
+
+
+def test_training_labels_for_the_supervised_baselines(scene: Path) -> None:
+    dm = datamodule(scene, train_labels=True)
+    dm.setup('fit')
+    batch = next(iter(dm.train_dataloader()))
+    assert batch['mask'].shape == (3, 32, 32)
+    assert set(batch['mask'].unique().tolist()) <= {0, 1, 2, 3, 4, 5}  # 5 = ignore
 
 
 def test_on_the_fly_priors_equal_precomputed(scene: Path, tmp_path: Path) -> None:
@@ -134,7 +142,7 @@ def test_tile_split(scene: Path) -> None:
     dm = datamodule(scene, split='tiles', val_tiles=['tile_1'], test_tiles=['tile_1'])
     dm.setup('fit')
     assert len(dm.train_dataset) == 1
-    assert all('tile_0' in f for f in dm.train_dataset.datasets[0].datasets[0].files)
+    assert all('tile_0' in f for f in dm.train_dataset.datasets[0].files)
     with pytest.raises(ValueError, match='no imagery file named'):
         datamodule(
             scene, split='tiles', val_tiles=['tile_9'], test_tiles=['tile_1']
@@ -221,6 +229,7 @@ def test_region_split(scene: Path, tmp_path: Path) -> None:
         patch_size=32,
         length=30,
         batch_size=5,
+        train_labels=True,
     )
     dm.setup('fit')
     # Training pixels inside held-out regions are invalid and their labels ignored.

@@ -157,7 +157,10 @@ def test_data_with_other_classes_are_refused(tiny_scene: TinyScene) -> None:
 def test_init_checkpoint(tmp_path: Path, tiny_scene: TinyScene) -> None:
     hr = task(method='hr')
     trainer = L.Trainer(fast_dev_run=True, logger=False, enable_progress_bar=False)
-    trainer.fit(hr, datamodule(tiny_scene))
+    with pytest.raises(ValueError, match='give the data module label_paths and train'):
+        trainer.fit(hr, datamodule(tiny_scene))
+    trainer = L.Trainer(fast_dev_run=True, logger=False, enable_progress_bar=False)
+    trainer.fit(hr, datamodule(tiny_scene, train_labels=True))
     path = tmp_path / 'hr.ckpt'
     trainer.save_checkpoint(path)
     qr = task(init_checkpoint=str(path))

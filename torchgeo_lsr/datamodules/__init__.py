@@ -1,5 +1,17 @@
 """Lightning data modules: batches of (image, prior) for learning from priors."""
 
-from .lsr import LSRDataModule, LSRSampleTransform, MarginDataset
+from .lsr import (
+    LSRDataModule,
+    LSRSampleTransform,
+    MarginDataset,
+    Region,
+    region_geometry,
+)
 
-__all__ = ('LSRDataModule', 'LSRSampleTransform', 'MarginDataset')
+__all__ = (
+    'LSRDataModule',
+    'LSRSampleTransform',
+    'MarginDataset',
+    'Region',
+    'region_geometry',
+)

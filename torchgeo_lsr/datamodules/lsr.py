@@ -50,7 +50,13 @@ from ..priors.cooccurrence import load_cooccurrence
 from ..priors.fusion import load_rules
 from ..schemes import ClassScheme, get_scheme
 
-__all__ = ('LSRDataModule', 'LSRSampleTransform', 'MarginDataset')
+__all__ = (
+    'LSRDataModule',
+    'LSRSampleTransform',
+    'MarginDataset',
+    'Region',
+    'region_geometry',
+)
 
 Paths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 Split = Literal['transductive', 'tiles', 'regions']
@@ -66,6 +72,40 @@ def _as_list(paths: Paths | None) -> list[str]:
     if isinstance(paths, str | os.PathLike):
         return [os.fspath(paths)]
     return [os.fspath(p) for p in paths]
+
+
+def region_geometry(region: Region, crs: Any) -> Any:
+    """A region argument as a shapely geometry in a CRS.
+
+    Args:
+        region: a box ``(xmin, ymin, xmax, ymax)`` in ``crs``, or a vector file of
+            polygons (any CRS; reprojected).
+        crs: the imagery CRS.
+
+    Returns:
+        The geometry.
+
+    Raises:
+        ValueError: For a box that is not four increasing numbers, or a file
+            without polygons.
+    """
+    import shapely
+
+    if isinstance(region, str | os.PathLike):
+        from ..datasets.vectors import read_vector_layer
+
+        frame = read_vector_layer(region, crs=crs, layer='region')
+        geometry = frame.geometry.union_all()
+        if geometry.is_empty or geometry.area == 0:
+            raise ValueError(f'region file {region} holds no polygon')
+        return geometry
+    values = [float(v) for v in region]
+    if len(values) != 4 or values[0] >= values[2] or values[1] >= values[3]:
+        raise ValueError(
+            f'a region box is (xmin, ymin, xmax, ymax) in the imagery CRS, '
+            f'got {list(region)}'
+        )
+    return shapely.box(*values)
 
 
 class MarginDataset(IntersectionDataset):
@@ -399,6 +439,7 @@ class LSRDataModule(GeoDataModule):
         coarse_paths: Paths | None = None,
         label_paths: Paths | None = None,
         prior_paths: Paths | None = None,
+        train_labels: bool = False,
         cooccurrence: str | None = None,
         prior_sigma: float = 31.0,
         prior_kernel_size: int = 101,
@@ -434,6 +475,10 @@ class LSRDataModule(GeoDataModule):
             coarse_paths: coarse label rasters (needed unless ``prior_paths``).
             label_paths: high-res label rasters, for metrics only.
             prior_paths: precomputed prior rasters (else built on the fly).
+            train_labels: also read the high-res labels into training batches,
+                for the supervised baselines (``'hr'``, ``'hr_aux'``) on tiles or
+                regions held out of testing. Off by default: learning from priors
+                never reads a label in training (and reads a third less).
             cooccurrence: bundled matrix name or CSV (needed for on-the-fly priors;
                 also names the classes).
             prior_sigma: blur sigma in pixels of the imagery grid.
@@ -513,6 +558,7 @@ class LSRDataModule(GeoDataModule):
         self.coarse_paths = _as_list(coarse_paths)
         self.label_paths = _as_list(label_paths)
         self.prior_paths = _as_list(prior_paths)
+        self.train_labels = train_labels
         self.split = split
         self.val_tiles = list(val_tiles)
         self.test_tiles = list(test_tiles)
@@ -689,38 +735,6 @@ class LSRDataModule(GeoDataModule):
                 f'(set {role}_paths / {role}_glob)'
             ) from None
 
-    def _region(self, region: Region, crs: Any) -> Any:
-        """A region argument as a shapely geometry in the imagery CRS.
-
-        Args:
-            region: a box ``(xmin, ymin, xmax, ymax)`` or a vector file.
-            crs: the imagery CRS.
-
-        Returns:
-            The geometry.
-
-        Raises:
-            ValueError: For a box that is not four increasing numbers, or a file
-                without polygons.
-        """
-        import shapely
-
-        if isinstance(region, str | os.PathLike):
-            from ..datasets.vectors import read_vector_layer
-
-            frame = read_vector_layer(region, crs=crs, layer='region')
-            geometry = frame.geometry.union_all()
-            if geometry.is_empty or geometry.area == 0:
-                raise ValueError(f'region file {region} holds no polygon')
-            return geometry
-        values = [float(v) for v in region]
-        if len(values) != 4 or values[0] >= values[2] or values[1] >= values[3]:
-            raise ValueError(
-                f'a region box is (xmin, ymin, xmax, ymax) in the imagery CRS, '
-                f'got {list(region)}'
-            )
-        return shapely.box(*values)
-
     def _regions(self, crs: Any) -> dict[str, Any]:
         """Geometry of each split's pixels for ``split='regions'`` (else empty).
 
@@ -753,7 +767,7 @@ class LSRDataModule(GeoDataModule):
         ):
             if region is None:
                 continue
-            geometry = self._region(region, crs)
+            geometry = region_geometry(region, crs)
             if not geometry.intersects(extent) or geometry.touches(extent):
                 raise ValueError(
                     f'the {stage} region {tuple(round(v, 3) for v in geometry.bounds)} '
@@ -877,7 +891,9 @@ class LSRDataModule(GeoDataModule):
         crs = self._open('image', ImageryRaster, train_files).crs
         regions = self._regions(crs)
         if stage == 'fit':
-            self.train_dataset, _ = self._dataset(train_files, regions.get('fit'))
+            self.train_dataset, _ = self._dataset(
+                train_files, regions.get('fit'), labels=self.train_labels
+            )
             with warnings.catch_warnings():
                 # Deprecated for RandomPatchSampler, which mixes tiles in a batch; the
                 # paper's per-batch normalisation needs one tile per batch.

@@ -518,7 +518,7 @@ class LSRSegmentation(BaseTask):
             if 'target' not in outputs:
                 raise ValueError(
                     f'method {method!r} trains on high-res labels: give the data '
-                    'module label_paths'
+                    'module label_paths and train_labels=True'
                 )
             target = outputs['target']
         if not (target != self.ignore_index).any():
