@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import rasterio
 
 from tests.conftest import TinyScene
 from torchgeo_lsr.cli import main
@@ -52,8 +53,8 @@ def scene_args(scene: TinyScene, root: Path) -> list[str]:
         ['--model.init_args.loss', 'ce'],
         ['--model.init_args.loss', 'nll_union'],
         ['--model.init_args.method', 'hard_naive'],
-        ['--model.init_args.method', 'hr'],
-        ['--model.init_args.method', 'hr_aux'],
+        ['--model.init_args.method', 'hr', '--data.init_args.train_labels', 'true'],
+        ['--model.init_args.method', 'hr_aux', '--data.init_args.train_labels', 'true'],
         ['--model.init_args.method', 'prior_argmax'],
     ],
     ids=[
@@ -128,6 +129,24 @@ def test_fit_validate_test_predict(
         'tile_1_q.tif',
         'tile_1_r.tif',
     ]
+    with rasterio.open(maps / 'tile_0.tif') as src:
+        left, top = src.bounds.left, src.bounds.top
+    region = f'{left + 150},{top - 100},{left + 250},{top - 20}'
+    main(
+        [
+            'predict',
+            *args,
+            '--ckpt_path',
+            str(checkpoint),
+            '--out',
+            str(tmp_path / 'region.tif'),
+            '--region',
+            region,
+        ]
+    )
+    with rasterio.open(tmp_path / 'region.tif') as src:
+        assert (src.width, src.height) == (100, 80)
+        assert (src.bounds.left, src.bounds.top) == (left + 150, top - 20)
     labels = sorted(tiny_scene.lc.glob('*.tif'))
     args = ['evaluate', '--pred', *map(str, sorted(maps.glob('tile_?.tif')))]
     main([*args, '--labels', *map(str, labels)])

@@ -72,6 +72,24 @@ def print_test_results(results: dict[str, Any]) -> str:
     return table
 
 
+def _parse_region(text: str | None) -> Any:
+    """``--region``: four comma-separated numbers (a box) or a vector file.
+
+    Args:
+        text: the option's value.
+
+    Returns:
+        None, a box ``[xmin, ymin, xmax, ymax]`` or the path.
+    """
+    if text is None:
+        return None
+    parts = text.split(',')
+    try:
+        return [float(part) for part in parts] if len(parts) == 4 else text
+    except ValueError:
+        return text
+
+
 class LSRLightningCLI(LightningCLI):
     """TorchGeo's LightningCLI set-up with our tasks, data modules and extras."""
 
@@ -149,6 +167,14 @@ class LSRLightningCLI(LightningCLI):
                 help="probability bands as 'uint8' (255 p) or 'float32'",
             )
             parser.add_argument(
+                '--region',
+                type=str | None,
+                default=None,
+                help='one map of a region across tiles instead of one per tile: '
+                "'xmin,ymin,xmax,ymax' in the imagery CRS, or a vector file of "
+                'polygons',
+            )
+            parser.add_argument(
                 '--overwrite',
                 type=bool,
                 default=False,
@@ -198,6 +224,7 @@ class LSRLightningCLI(LightningCLI):
             window=config.get('window', 1024),
             probability_dtype=config.get('probability_dtype', 'uint8'),
             overwrite=bool(config.get('overwrite', False)),
+            region=_parse_region(config.get('region')),
         )
         written = export_with_trainer(self.trainer, model, datamodule, out, options)
         if self.trainer.is_global_zero:

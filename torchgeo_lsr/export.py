@@ -81,6 +81,11 @@ class ExportOptions:
         probability_dtype: ``'uint8'`` (round(255 p), small files) or
             ``'float32'``.
         overwrite: export tiles whose outputs already exist (default: skip them).
+        region: export one map of a region instead of one per tile: a box
+            ``(xmin, ymin, xmax, ymax)`` in the imagery CRS or a vector file of
+            polygons (any CRS). The map is on the imagery's pixel grid, cut to
+            the region's bounding box, across tiles; pixels outside the region are
+            nodata and r uses the class totals of the whole region.
     """
 
     products: Sequence[str] = ()
@@ -88,6 +93,7 @@ class ExportOptions:
     window: int = 1024
     probability_dtype: Literal['uint8', 'float32'] = 'uint8'
     overwrite: bool = False
+    region: Any = None
 
     def __post_init__(self) -> None:
         """Check the options.
@@ -116,7 +122,17 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class TileGrid:
-    """The grid of one imagery tile and its index in the data module's dataset."""
+    """The grid of one output map: an imagery tile, or a region across tiles.
+
+    Attributes:
+        path: the imagery file (its stem names the outputs), or ``region.tif``.
+        index: the tile's index in the data module's dataset (-1: any tile).
+        crs: the CRS.
+        transform: the affine transform of the grid.
+        width: columns.
+        height: rows.
+        region: pixels outside this geometry (in ``crs``) are nodata (None: none).
+    """
 
     path: Path
     index: int
@@ -124,6 +140,31 @@ class TileGrid:
     transform: Affine
     width: int
     height: int
+    region: Any = None
+
+    def valid_mask(self, tile: Tensor, row: int, col: int) -> Tensor:
+        """Pixels of a block that belong to this map.
+
+        Args:
+            tile: (h, w) tile index of each pixel of the block (-1: no tile).
+            row: the block's first row.
+            col: the block's first column.
+
+        Returns:
+            (h, w) boolean tensor: in this tile (or any tile, for a region) and
+            inside the region.
+        """
+        inside = tile >= 0 if self.index < 0 else tile == self.index
+        if self.region is not None:
+            from rasterio.features import geometry_mask
+
+            height, width = tile.shape
+            block = self.transform @ Affine.translation(col, row)
+            in_region = geometry_mask(
+                [self.region], out_shape=(height, width), transform=block, invert=True
+            )
+            inside = inside & torch.from_numpy(in_region).to(tile.device)
+        return inside
 
     def block_bounds(
         self, row: int, col: int, height: int, width: int
@@ -420,7 +461,8 @@ def export_tile(
             outputs = task._outputs(_batch(_sample(dataset, grid, block), device))
             log_q = outputs['log_q'][0]
             prior = outputs['prior'][0]
-            valid = (outputs['valid'][0] & (outputs['tile'][0] == grid.index)).cpu()
+            inside = grid.valid_mask(outputs['tile'][0], block[0], block[1])
+            valid = (outputs['valid'][0] & inside).cpu()
             valid_np = valid.numpy()
             q = log_q.exp()
             products.write('q', q.cpu().numpy(), valid_np, window)
@@ -497,15 +539,82 @@ def _tile_grids(dataset: Any) -> list[TileGrid]:
     return grids
 
 
+def _region_grid(tiles: Sequence[TileGrid], region: Any) -> TileGrid:
+    """The imagery's pixel grid cut to a region's bounding box.
+
+    Args:
+        tiles: the imagery tiles (the first one's grid is the reference).
+        region: a box ``(xmin, ymin, xmax, ymax)`` in the imagery CRS, or a vector
+            file of polygons.
+
+    Returns:
+        The region's grid (tile index -1: pixels of any tile).
+
+    Raises:
+        ValueError: If the region does not overlap the imagery, or the tiles'
+            resolutions differ.
+    """
+    import shapely
+
+    from .datamodules.lsr import region_geometry
+
+    reference = tiles[0]
+    geometry = region_geometry(region, reference.crs)
+    res_x, res_y = reference.transform.a, -reference.transform.e
+    for tile in tiles:
+        if not (
+            math.isclose(tile.transform.a, res_x)
+            and math.isclose(-tile.transform.e, res_y)
+        ):
+            raise ValueError(
+                f'{tile.path} has another resolution than {reference.path}: a region '
+                'map needs tiles that share one pixel size'
+            )
+    extent = shapely.union_all(
+        [
+            shapely.box(
+                *rasterio.transform.array_bounds(t.height, t.width, t.transform)
+            )
+            for t in tiles
+        ]
+    )
+    clipped = geometry.intersection(extent)
+    if clipped.is_empty or clipped.area == 0:
+        raise ValueError(
+            f'the region {tuple(round(v, 3) for v in geometry.bounds)} does not '
+            f'overlap the imagery {tuple(round(v, 3) for v in extent.bounds)} '
+            f'(CRS {reference.crs})'
+        )
+    minx, miny, maxx, maxy = clipped.bounds
+    x0, y0 = reference.transform.c, reference.transform.f
+    # Snap outwards to whole pixels of the reference grid.
+    col0 = math.floor((minx - x0) / res_x + 1e-9)
+    col1 = math.ceil((maxx - x0) / res_x - 1e-9)
+    row0 = math.floor((y0 - maxy) / res_y + 1e-9)
+    row1 = math.ceil((y0 - miny) / res_y - 1e-9)
+    transform = Affine(res_x, 0.0, x0 + col0 * res_x, 0.0, -res_y, y0 - row0 * res_y)
+    return TileGrid(
+        Path('region.tif'),
+        -1,
+        reference.crs,
+        transform,
+        col1 - col0,
+        row1 - row0,
+        clipped,
+    )
+
+
 def _prepare(
-    task: Any, datamodule: Any, out: str | os.PathLike[str]
+    task: Any, datamodule: Any, out: str | os.PathLike[str], region: Any = None
 ) -> tuple[list[TileGrid], bool]:
-    """Adopt the data module, set up its prediction dataset, list the tiles.
+    """Adopt the data module, set up its prediction dataset, list the maps' grids.
 
     Args:
         task: the trained task.
         datamodule: the data module describing the imagery and prior.
         out: output file or folder.
+        region: one map of this region instead of one per tile (see
+            :class:`ExportOptions`).
 
     Returns:
         The tiles, and whether ``out`` is a folder.
@@ -516,6 +625,8 @@ def _prepare(
     task.adopt_data(datamodule)
     datamodule.setup('predict')
     grids = _tile_grids(datamodule.predict_dataset)
+    if region is not None:
+        grids = [_region_grid(grids, region)]
     folder = Path(out).suffix.lower() not in ('.tif', '.tiff')
     if not folder and len(grids) > 1:
         raise ValueError(
@@ -571,7 +682,7 @@ def export_maps(
         The paths of every tile (written now or found from an earlier run).
     """
     options = options or ExportOptions()
-    grids, folder = _prepare(task, datamodule, out)
+    grids, folder = _prepare(task, datamodule, out, options.region)
     return [
         _export_unless_done(task, datamodule, grid, out, folder, options, progress)
         for grid in tqdm(grids, desc='export', unit='tile', disable=not progress)
@@ -640,7 +751,9 @@ class TileExporter(LightningModule):
 
     def setup(self, stage: str) -> None:
         """Prepare the data module's prediction dataset in this process."""
-        self.grids, self.folder = _prepare(self.task, self.datamodule_, self.out)
+        self.grids, self.folder = _prepare(
+            self.task, self.datamodule_, self.out, self.options.region
+        )
 
     def predict_dataloader(self) -> Any:
         """One tile per step."""
