@@ -121,13 +121,17 @@ def measure_memory(size: int) -> None:
             **profile,
         ):
             pass
-        # The child reports its own peak: RUSAGE_CHILDREN could include memory of
-        # this process from before the child's exec.
+        # The child reports its own peak. Linux carries the resident high-water
+        # mark across fork and exec (so RUSAGE_CHILDREN, and even the child's own
+        # RUSAGE_SELF, would include this process); the child resets it first.
         command = [
             sys.executable,
             '-c',
             (
-                'import resource, sys; from torchgeo_lsr.cli import main; '
+                'import contextlib, resource, sys\n'
+                'with contextlib.suppress(OSError):\n'
+                "    open('/proc/self/clear_refs', 'w').write('5')\n"
+                'from torchgeo_lsr.cli import main; '
                 'status = main(sys.argv[1:]); '
                 'print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); '
                 'sys.exit(status)'

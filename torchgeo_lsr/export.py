@@ -28,10 +28,14 @@ converted to a COG (tiled, deflate, overviews) and renamed into place when
 complete; tiles whose outputs exist are skipped, so an interrupted export resumes.
 """
 
+import ctypes
+import ctypes.util
+import functools
 import math
 import os
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,7 +304,11 @@ class _Products:
         self.temporary: dict[str, Path] = {}
         classes = scheme.num_classes
         probability = options.probability_dtype
-        stack.enter_context(rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True))
+        # A small GDAL block cache: blocks are written once and never re-read, and
+        # GDAL's default (5% of RAM) would make memory grow with the raster.
+        stack.enter_context(
+            rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=64)
+        )
         for name, path in paths.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(
@@ -377,6 +385,26 @@ class _Products:
                     num_threads='ALL_CPUS',
                     BIGTIFF='IF_SAFER',
                 )
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """The C library's ``malloc_trim`` (glibc), or None on other C libraries."""
+    name = ctypes.util.find_library('c')
+    function = getattr(ctypes.CDLL(name), 'malloc_trim', None) if name else None
+    return function
+
+
+def _release_freed_memory() -> None:
+    """Hand memory freed by the last block back to the system.
+
+    Blocks allocate and free hundreds of MB of arrays of similar sizes; glibc keeps
+    such freed memory in its heap, so without this the resident size creeps up
+    with the number of blocks instead of staying at one block's worth.
+    """
+    function = _malloc_trim()
+    if function is not None:
+        function(0)
 
 
 def _sample(dataset: Any, grid: TileGrid, block: tuple[int, int, int, int]) -> Any:
@@ -456,9 +484,17 @@ def export_tile(
                 leave=False,
             )
         )
-        for block in blocks:
+        # Read the next block (imagery, coarse labels, its prior) in a thread
+        # while the network runs on this one: reading and the prior's FFT release
+        # the GIL, so on a CPU the two overlap as far as free cores allow.
+        reader = stack.enter_context(ThreadPoolExecutor(1))
+        upcoming = reader.submit(_sample, dataset, grid, blocks[0])
+        for number, block in enumerate(blocks):
+            sample = upcoming.result()
+            if number + 1 < len(blocks):
+                upcoming = reader.submit(_sample, dataset, grid, blocks[number + 1])
             window = rasterio.windows.Window(block[1], block[0], block[3], block[2])
-            outputs = task._outputs(_batch(_sample(dataset, grid, block), device))
+            outputs = task._outputs(_batch(sample, device))
             log_q = outputs['log_q'][0]
             prior = outputs['prior'][0]
             inside = grid.valid_mask(outputs['tile'][0], block[0], block[1])
@@ -474,6 +510,8 @@ def export_tile(
                 joint = (log_q + prior.clamp_min(1e-30).log()).float().cpu().numpy()
                 cache.write(np.ascontiguousarray(joint).tobytes())
                 cache.write(valid_np.astype(np.uint8).tobytes())
+            del sample, outputs, log_q, prior, q
+            _release_freed_memory()
             bar.update()
         if cache is not None:
             if not np.all(totals > 0):
@@ -495,6 +533,8 @@ def export_tile(
                 products.write('r', r, valid_np, window)
                 if options.map_source == 'r':
                     _write_distribution(products, r, valid_np, window)
+                del joint, r
+                _release_freed_memory()
                 bar.update()
         products.finish()
     task.train(was_training)

@@ -394,3 +394,21 @@ def test_context_margin(scene: Path) -> None:
             r0, c0 = max(row, 0), max(col, 0)
             counts[r0 : max(row + 32, 0), c0 : max(col + 32, 0)] += 1
     assert (counts == 1).all()
+
+
+def test_image_statistics(scene: Path) -> None:
+    dm = datamodule(scene)
+    pixels = []
+    for path in sorted((scene / 'naip').glob('*.tif')):
+        with rasterio.open(path) as src:
+            data = src.read().reshape(4, -1).astype(np.float64) / 255
+        pixels.append(data[:, (data > 0).any(0)])  # the nodata corner is left out
+    values = np.concatenate(pixels, 1)
+    # Small rasters are read whole: the statistics are exact.
+    mean, std = dm.image_statistics()
+    np.testing.assert_allclose(mean, values.mean(1), rtol=1e-5)
+    np.testing.assert_allclose(std, values.std(1), rtol=1e-5)
+    # Larger ones are sampled in windows spread over each file.
+    mean, std = dm.image_statistics(max_pixels=20_000)
+    np.testing.assert_allclose(mean, values.mean(1), rtol=0.05)
+    np.testing.assert_allclose(std, values.std(1), rtol=0.05)

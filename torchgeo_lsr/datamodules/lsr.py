@@ -653,9 +653,11 @@ class LSRDataModule(GeoDataModule):
     def image_statistics(self, max_pixels: int = 2_000_000) -> tuple[Tensor, Tensor]:
         """Per-band mean and standard deviation of the training imagery.
 
-        Read from a decimated view of every training file (about ``max_pixels``
-        pixels in all), in the units the samples have (divided by
-        ``image_scale``), nodata excluded. For tasks that standardise their input.
+        Read from a regular grid of small windows spread over every training file
+        (about ``max_pixels`` pixels in all; only the blocks under the windows are
+        decoded, so large rasters cost little time and memory), in the units the
+        samples have (divided by ``image_scale``), nodata excluded. For tasks that
+        standardise their input.
 
         Args:
             max_pixels: pixels to read in all.
@@ -667,7 +669,6 @@ class LSRDataModule(GeoDataModule):
             ValueError: If the files have different band counts or no valid pixel.
         """
         import rasterio
-        from rasterio.enums import Resampling
 
         held_out = [*self.val_tiles, *self.test_tiles]
         files = self._tile_files([], held_out)
@@ -675,17 +676,18 @@ class LSRDataModule(GeoDataModule):
         count = 0
         for path in files:
             with rasterio.open(path) as src:
-                share = max_pixels / len(files)
-                step = max(1, int(math.sqrt(src.width * src.height / share)))
-                shape = (
-                    src.count,
-                    max(1, src.height // step),
-                    max(1, src.width // step),
+                windows = _sample_windows(
+                    src.height, src.width, max_pixels / len(files)
                 )
-                data = src.read(out_shape=shape, resampling=Resampling.nearest)
-                masks = src.read_masks(out_shape=shape, resampling=Resampling.nearest)
-            values = data.reshape(shape[0], -1).astype(np.float64) / self.image_scale
-            keep = (masks.reshape(shape[0], -1) > 0).all(0)
+                data = np.concatenate(
+                    [src.read(window=w).reshape(src.count, -1) for w in windows], 1
+                )
+                masks = np.concatenate(
+                    [src.read_masks(window=w).reshape(src.count, -1) for w in windows],
+                    1,
+                )
+            values = data.astype(np.float64) / self.image_scale
+            keep = (masks > 0).all(0)
             if self.image_nodata is not None:
                 nodata = self.image_nodata / self.image_scale
                 keep &= ~(values == nodata).all(0)
@@ -931,6 +933,38 @@ class LSRDataModule(GeoDataModule):
             The batch.
         """
         return batch
+
+
+def _sample_windows(height: int, width: int, pixels: float) -> list[Any]:
+    """A regular grid of square windows covering about ``pixels`` of a raster.
+
+    Args:
+        height: raster rows.
+        width: raster columns.
+        pixels: pixels wanted in all.
+
+    Returns:
+        Windows (rasterio ``Window``), the whole raster if it is small enough.
+    """
+    import rasterio.windows
+
+    if height * width <= pixels:
+        return [rasterio.windows.Window(0, 0, width, height)]
+    side = 128
+    count = max(1, math.ceil(pixels / side**2))
+    per_row = max(1, round(math.sqrt(count * width / height)))
+    rows = max(1, math.ceil(count / per_row))
+    windows = []
+    for i in range(rows):
+        for j in range(per_row):
+            row = min(height - side, (2 * i + 1) * height // (2 * rows) - side // 2)
+            col = min(width - side, (2 * j + 1) * width // (2 * per_row) - side // 2)
+            windows.append(
+                rasterio.windows.Window(
+                    max(0, col), max(0, row), min(side, width), min(side, height)
+                )
+            )
+    return windows
 
 
 #: Readable names of the inputs, for messages.
