@@ -41,9 +41,16 @@ def run_lightning(args: Sequence[str], run: bool = True) -> Any:
     Returns:
         The LightningCLI object (its ``model``, ``datamodule`` and ``trainer``).
     """
+    import warnings
+
     from ._lightning import LSRLightningCLI
 
-    return LSRLightningCLI(args=list(args), run=run)
+    with warnings.catch_warnings():
+        # Our own command line hands its arguments over on purpose.
+        warnings.filterwarnings(
+            'ignore', message="LightningCLI's args parameter is intended"
+        )
+        return LSRLightningCLI(args=list(args), run=run)
 
 
 def results_json(results: dict[str, Any]) -> str:

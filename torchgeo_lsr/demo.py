@@ -5,12 +5,16 @@ On the embedded generated scene, with no download and no GPU:
 1. write the scene (``torchgeo-lsr make-scene``) if it is missing;
 2. estimate the NLCD -> land-cover co-occurrence matrix from it (as the paper did
    per city), the only place the high-res labels inform the prior;
-3. fit and test QR with ``conf/synthetic.yaml`` (priors built on the fly from NLCD,
-   roads, buildings, waterways and water bodies);
+3. fit and test QR with ``conf/synthetic.yaml`` (priors built on the fly from the
+   30 m NLCD: the "NLCD-only" prior of the paper's Chesapeake experiments; the
+   config shows how to fuse the scene's roads, buildings and water vectors);
 4. fit and test the hard-naive baseline (cross-entropy on the prior's argmax) with
    the same config;
-5. print the table of QR (q), QR (r), hard naive and the prior's argmax, and write
-   ``results.json`` and a figure.
+5. print the table of the prior's argmax, hard naive (q, r) and QR (q, r), and
+   write ``results.json``;
+6. export the QR model's maps of the whole scene as Cloud-Optimized GeoTIFFs
+   (``torchgeo-lsr predict --out``: class map from r with whole-tile totals, and
+   its confidence) and a figure of a crop.
 """
 
 import json
@@ -20,10 +24,18 @@ from typing import Any
 
 __all__ = ('demo_table', 'run_demo')
 
-#: Runs of the demo: name -> extra command-line options.
+#: Runs of the demo: name -> extra command-line options. The hard-naive baseline
+#: trains on hard labels, so it takes the smoothing of hard-label models (1e-8, as
+#: the paper's) rather than the QR run's floor on q: with a 1% floor, cross-entropy
+#: barely moves a class whose softmax fell below 1%.
 RUNS: dict[str, list[str]] = {
     'qr': [],
-    'hard_naive': ['--model.init_args.method', 'hard_naive'],
+    'hard_naive': [
+        '--model.init_args.method',
+        'hard_naive',
+        '--model.init_args.output_smoothing',
+        'null',
+    ],
 }
 
 
@@ -73,7 +85,7 @@ def _last_checkpoint(root: Path) -> Path:
 
 
 def demo_table(results: dict[str, Any]) -> str:
-    """The demo's table: QR (q), QR (r), hard naive (q) and the prior's argmax.
+    """The demo's table: the prior's argmax, hard naive (q, r) and QR (q, r).
 
     Args:
         results: combined results (see :func:`run_demo`).
@@ -85,7 +97,8 @@ def demo_table(results: dict[str, Any]) -> str:
 
     rows = {
         'prior argmax': results['prior_argmax'],
-        'hard naive': results['hard_naive'],
+        'hard naive (q)': results['hard_naive'],
+        'hard naive (r)': results['hard_naive_r'],
         'QR (q)': results['q'],
         'QR (r)': results['r'],
     }
@@ -164,16 +177,33 @@ def run_demo(
     with atomic_path(out / 'results.json') as temporary:
         temporary.write_text(results_json(results) + '\n')
     table = demo_table(results)
-    print(
-        f'\nLand cover from 30 m NLCD (+ OSM-like vectors), scored on 1 m labels\n{table}'
+    print(f'\nLand cover from 30 m NLCD priors, scored on the 1 m labels\n{table}')
+    checkpoint = _last_checkpoint(out / 'qr')
+    print('\n=== qr: maps of the whole scene ===')
+    run_lightning(
+        [
+            'predict',
+            *common,
+            '--trainer.default_root_dir',
+            str(out / 'qr'),
+            '--ckpt_path',
+            str(checkpoint),
+            '--out',
+            str(out / 'maps'),
+            '--products',
+            '[confidence]',
+        ]
     )
-    figure = _figure(out, common, _last_checkpoint(out / 'qr'))
-    print(f'\nWrote {out / "results.json"} and {figure}')
+    figure = _figure(out, common, checkpoint)
+    print(f'\nWrote {out / "results.json"}, {figure} and the maps in {out / "maps"}')
     return results
 
 
 def _figure(out: Path, common: list[str], checkpoint: Path) -> Path:
-    """A figure of one crop: image, prior, hard naive, QR q, QR r, labels.
+    """A figure of a crop of the first tile: image, prior, hard naive, QR q / r, labels.
+
+    QR r is read from the exported class map (whole-tile class totals, as the test
+    scores); the other panels are computed on the crop.
 
     Args:
         out: output folder.
@@ -184,6 +214,8 @@ def _figure(out: Path, common: list[str], checkpoint: Path) -> Path:
         The PNG's path.
     """
     import matplotlib.pyplot as plt
+    import rasterio
+    import rasterio.windows
     import torch
 
     from .cli import run_lightning
@@ -198,13 +230,24 @@ def _figure(out: Path, common: list[str], checkpoint: Path) -> Path:
     naive = LSRSegmentation.load_from_checkpoint(
         _last_checkpoint(out / 'hard_naive'), map_location='cpu'
     )
-    # A crop of up to 512 px in the middle of the scene, on its pixel grid.
-    x, y, _ = datamodule.test_dataset.bounds
+    # A crop of up to 512 px in the middle of the first tile, on its pixel grid.
+    transform = datamodule.test_dataset.transforms
+    minx, miny, maxx, maxy = transform.tile_bounds[0]
     res = datamodule.test_dataset.res[0]
-    size = min(512 * res, x.stop - x.start, y.stop - y.start)
-    left = x.start + round((x.stop - x.start - size) / 2 / res) * res
-    top = y.stop - round((y.stop - y.start - size) / 2 / res) * res
+    size = min(512 * res, maxx - minx, maxy - miny)
+    left = minx + round((maxx - minx - size) / 2 / res) * res
+    top = maxy - round((maxy - miny - size) / 2 / res) * res
     sample = datamodule.test_dataset[left : left + size, top - size : top]
+    exported = out / 'maps' / f'{Path(transform.tile_paths[0]).stem}.tif'
+    with rasterio.open(exported) as src:
+        window = (
+            rasterio.windows.from_bounds(
+                left, top - size, left + size, top, src.transform
+            )
+            .round_offsets()
+            .round_lengths()
+        )
+        qr_r = torch.from_numpy(src.read(1, window=window).astype('int64'))
     batch = {k: v[None] for k, v in sample.items() if isinstance(v, torch.Tensor)}
     maps = {}
     with torch.no_grad():
@@ -213,11 +256,10 @@ def _figure(out: Path, common: list[str], checkpoint: Path) -> Path:
             model._data_context = datamodule.context
         qr_out = qr._outputs(batch)
         naive_out = naive._outputs(batch)
-        log_r = qr._log_r(qr_out)
     maps['prior (argmax)'] = qr_out['prior'][0].argmax(0)
-    maps['hard naive'] = naive_out['log_q'][0].argmax(0)
+    maps['hard naive q'] = naive_out['log_q'][0].argmax(0)
     maps['QR q'] = qr_out['log_q'][0].argmax(0)
-    maps['QR r'] = log_r[0].argmax(0)
+    maps['QR r (exported map)'] = qr_r
     if 'target' in qr_out:
         maps['1 m labels'] = qr_out['target'][0]
     b = datamodule.context
