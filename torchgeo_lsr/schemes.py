@@ -10,6 +10,8 @@ user-made coarse maps with their own codes work like NLCD. Built-in schemes:
 * ``enviroatlas``: EPA EnviroAtlas MULC, 5 task classes; shrubs (52) count as trees
   (as in the paper's priors); unclassified (0), agriculture, orchards and wetlands
   are ignored.
+* ``enviroatlas-eval``: the same 5 classes with shrubs ignored, as the paper scored
+  EnviroAtlas (shrubs are trees only in priors and learned-prior targets).
 
 Schemes can also be built from a list of codes (:func:`generic_scheme`) or loaded
 from a YAML file (:func:`load_scheme`).
@@ -299,9 +301,20 @@ ENVIROATLAS = ClassScheme(
     aliases={52: 40},
 )
 
+#: EnviroAtlas as the paper evaluated it: shrubs (52) ignored, not trees.
+ENVIROATLAS_EVAL = ClassScheme(
+    name='enviroatlas-eval',
+    codes=ENVIROATLAS.codes,
+    names=ENVIROATLAS.names,
+    colors=ENVIROATLAS.colors,
+    nodata=ENVIROATLAS.nodata,
+    ignore=(52, *ENVIROATLAS.ignore),
+)
+
 #: Built-in schemes by name.
 SCHEMES: dict[str, ClassScheme] = {
-    scheme.name: scheme for scheme in (NLCD, CHESAPEAKE, ENVIROATLAS)
+    scheme.name: scheme
+    for scheme in (NLCD, CHESAPEAKE, ENVIROATLAS, ENVIROATLAS_EVAL)
 }
 
 

@@ -21,12 +21,24 @@ on the same target tiles; their high-res labels only ever feed metrics),
 ``'regions'`` (``val_region`` / ``test_region``: boxes in the imagery CRS or vector
 files of polygons, held out of training pixel by pixel; validation and testing see
 only pixels inside their region).
+
+Auxiliary layers (buildings, roads, waterways, water bodies) are vector files
+(rasterised per sample with the fusion rules' options) or rasters on any grid
+(read with the sample, values > 0 are 1). They feed the fusion rules of on-the-fly
+priors and, through ``inputs``, the network's input: ``inputs`` lists the channels
+of ``image`` in order, from ``'imagery'``, ``'prior'`` and layer names (the learned
+prior network of REFERENCE §2.5 sees ``['prior', 'buildings', 'roads',
+'waterbodies', 'waterways']``).
+
+Data-set modules (EnviroAtlas, Chesapeake) reuse all of this and override
+:meth:`LSRDataModule.stage_inputs` to say which files each stage reads.
 """
 
 import math
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +55,7 @@ from ..datasets.rasters import (
     CoarseLabelRaster,
     ImageryRaster,
     LabelRaster,
+    LayerRaster,
     PriorRaster,
 )
 from ..priors.builder import PriorBuilder
@@ -51,10 +64,12 @@ from ..priors.fusion import load_rules
 from ..schemes import ClassScheme, get_scheme
 
 __all__ = (
+    'LAYER_NAMES',
     'LSRDataModule',
     'LSRSampleTransform',
     'MarginDataset',
     'Region',
+    'StageInputs',
     'region_geometry',
 )
 
@@ -63,6 +78,46 @@ Split = Literal['transductive', 'tiles', 'regions']
 #: A region: ``(xmin, ymin, xmax, ymax)`` in the imagery CRS, or a vector file of
 #: polygons (any CRS; reprojected).
 Region = Sequence[float] | str | os.PathLike[str]
+
+#: Auxiliary layers the data module reads.
+LAYER_NAMES = ('buildings', 'roads', 'waterways', 'waterbodies')
+
+_RASTER_SUFFIXES = ('.tif', '.tiff', '.vrt', '.img', '.jp2')
+
+
+@dataclass
+class StageInputs:
+    """The files one stage (fit, validate, test, predict) reads.
+
+    Attributes:
+        image: imagery files (each one a tile of the stage).
+        coarse: coarse label files or folders.
+        label: high-res label files or folders.
+        prior: precomputed prior files or folders.
+        layers: auxiliary layer files (rasters or vectors) by layer name.
+    """
+
+    image: list[str]
+    coarse: list[str] = field(default_factory=list)
+    label: list[str] = field(default_factory=list)
+    prior: list[str] = field(default_factory=list)
+    layers: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _is_raster(path: str) -> bool:
+    """Whether a layer path is a raster (or a folder of rasters), not vectors."""
+    if os.path.isdir(path):
+        return True
+    if Path(path).suffix.lower() in _RASTER_SUFFIXES:
+        return True
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(path):
+            return True
+    except RasterioIOError:
+        return False
 
 
 def _as_list(paths: Paths | None) -> list[str]:
@@ -170,6 +225,9 @@ class LSRSampleTransform:
         region: Any = None,
         context: int = 0,
         tile_paths: Sequence[str] = (),
+        inputs: Sequence[str] = ('imagery',),
+        coarse_lookup: Sequence[float] | None = None,
+        tile_builders: Sequence[PriorBuilder] | None = None,
     ) -> None:
         """Initialise the transform.
 
@@ -192,6 +250,15 @@ class LSRSampleTransform:
             context: pixels around the patch kept for the model's receptive field.
             tile_paths: the imagery file of each tile (in ``tile_bounds`` order),
                 for exports on each file's grid.
+            inputs: channels of the output ``image``, in order: ``'imagery'``,
+                ``'prior'`` and layer names (raster layers arrive in the sample as
+                ``layer_<name>``; vector layers are in ``layers``).
+            coarse_lookup: value ``v`` of the coarse raster means code
+                ``coarse_lookup[v]`` (e.g. EnviroAtlas stores NLCD as class
+                indices); None: the raster holds the codes.
+            tile_builders: a builder per tile (in ``tile_bounds`` order) when
+                tiles take different co-occurrence matrices (e.g. one per state);
+                None: ``builder`` for all.
         """
         self.halo = halo
         self.context = context
@@ -205,6 +272,13 @@ class LSRSampleTransform:
         self.label_scheme = label_scheme
         self.image_scale = image_scale
         self.image_nodata = image_nodata
+        self.inputs = list(inputs)
+        self.tile_builders = list(tile_builders) if tile_builders else None
+        self.coarse_lookup = (
+            None
+            if coarse_lookup is None
+            else np.asarray([*coarse_lookup, np.nan], np.float32)
+        )
 
     @property
     def margin(self) -> int:
@@ -237,32 +311,40 @@ class LSRSampleTransform:
         return windows
 
     def _layers(
-        self, transform: Affine, rows: tuple[int, int], cols: tuple[int, int]
+        self,
+        transform: Affine,
+        rows: tuple[int, int],
+        cols: tuple[int, int],
+        rasters: dict[str, np.ndarray],
     ) -> dict[str, np.ndarray]:
-        """Rasterise the auxiliary layers on a window of the raw sample.
+        """The auxiliary layers on a window of the raw sample.
 
         Args:
             transform: affine transform of the raw sample.
             rows: (start, stop) rows of the window.
             cols: (start, stop) columns of the window.
+            rasters: raster layers of the raw sample (0/1) by name.
 
         Returns:
-            0/1 layers by name.
+            0/1 layers by name (vector layers rasterised on the window).
         """
+        out = {
+            name: layer[rows[0] : rows[1], cols[0] : cols[1]]
+            for name, layer in rasters.items()
+        }
         if not self.layers:
-            return {}
+            return out
         from ..datasets.vectors import rasterize_layer
 
         grid = transform @ Affine.translation(cols[0], rows[0])
         with warnings.catch_warnings():
             # Most patches miss most features: "no overlap" is normal here.
             warnings.simplefilter('ignore', UserWarning)
-            return {
-                name: rasterize_layer(
+            for name, frame in self.layers.items():
+                out[name] = rasterize_layer(
                     frame, name, self.crs, grid, cols[1] - cols[0], rows[1] - rows[0]
                 )
-                for name, frame in self.layers.items()
-            }
+        return out
 
     def _build_prior(
         self,
@@ -270,6 +352,7 @@ class LSRSampleTransform:
         raw_transform: Affine,
         windows: list[tuple[int, tuple[int, int, int, int]]],
         shape: tuple[int, int],
+        rasters: dict[str, np.ndarray],
     ) -> tuple[Tensor, Tensor]:
         """Build the prior of each tile's part of the output grid from coarse codes.
 
@@ -278,6 +361,7 @@ class LSRSampleTransform:
             raw_transform: affine transform of the raw sample.
             windows: each tile's part of the output grid (see :meth:`_tile_windows`).
             shape: (H, W) of the output grid.
+            rasters: raster layers of the raw sample by name.
 
         Returns:
             The (C, H, W) prior (0 where invalid) and its (H, W) validity.
@@ -296,10 +380,11 @@ class LSRSampleTransform:
             right = max(0, col1 + 2 * halo - reach[3])
             rows = (row0 + top, row1 + 2 * halo - bottom)
             cols = (col0 + left, col1 + 2 * halo - right)
-            piece, piece_valid = self.builder.build_window(
+            builder = self.tile_builders[index] if self.tile_builders else self.builder
+            piece, piece_valid = builder.build_window(
                 codes[rows[0] : rows[1], cols[0] : cols[1]],
                 (top, bottom, left, right),
-                self._layers(raw_transform, rows, cols),
+                self._layers(raw_transform, rows, cols, rasters),
             )
             prior[:, row0:row1, col0:col1] = piece
             valid[row0:row1, col0:col1] = piece_valid
@@ -327,6 +412,65 @@ class LSRSampleTransform:
             max(0, round((minx - left) / xres)),
             min(shape[1], round((maxx - left) / xres)),
         )
+
+    def _lookup(self, values: np.ndarray) -> np.ndarray:
+        """Coarse raster values -> codes through :attr:`coarse_lookup`.
+
+        Args:
+            values: raw coarse values (NaN or out-of-table values are nodata).
+
+        Returns:
+            float32 codes, NaN where a value is not in the table.
+        """
+        assert self.coarse_lookup is not None
+        table = self.coarse_lookup
+        index = np.nan_to_num(values, nan=-1).astype(np.int64)
+        index[(index < 0) | (index >= len(table) - 1)] = len(table) - 1
+        result: np.ndarray = table[index]
+        return result
+
+    def _compose_inputs(
+        self,
+        imagery: Tensor,
+        prior: Tensor,
+        raw_transform: Affine,
+        rasters: dict[str, np.ndarray],
+    ) -> Tensor:
+        """Stack the channels :attr:`inputs` names into the network's input.
+
+        Args:
+            imagery: (bands, H, W) scaled imagery (halo cropped).
+            prior: (C, H, W) prior.
+            raw_transform: affine transform of the raw sample.
+            rasters: raster layers of the raw sample by name.
+
+        Returns:
+            The (channels, H, W) input.
+
+        Raises:
+            ValueError: If an input names a layer the data module does not read.
+        """
+        h = self.halo
+        height, width = imagery.shape[-2:]
+        layers: dict[str, np.ndarray] = {}
+        if any(name not in ('imagery', 'prior') for name in self.inputs):
+            layers = self._layers(
+                raw_transform, (h, h + height), (h, h + width), rasters
+            )
+        parts = []
+        for name in self.inputs:
+            if name == 'imagery':
+                parts.append(imagery)
+            elif name == 'prior':
+                parts.append(prior)
+            elif name in layers:
+                parts.append(torch.from_numpy(np.asarray(layers[name], np.float32))[None])
+            else:
+                raise ValueError(
+                    f'input {name!r} is not a layer the data module reads '
+                    f'(layers: {sorted(layers)})'
+                )
+        return torch.cat(parts)
 
     def _inside_region(self, transform: Affine, shape: tuple[int, int]) -> Tensor:
         """Pixels of the output grid whose centres lie in :attr:`region`.
@@ -369,9 +513,17 @@ class LSRSampleTransform:
         tile = torch.full(shape, -1, dtype=torch.int64)
         for index, (row0, row1, col0, col1) in windows:
             tile[row0:row1, col0:col1] = index
+        rasters = {
+            key[len('layer_') :]: (sample.pop(key).numpy() > 0).astype(np.float32)
+            for key in [k for k in sample if k.startswith('layer_')]
+        }
         if self.builder is not None:
             codes = sample.pop('coarse').numpy()
-            prior, valid = self._build_prior(codes, raw_transform, windows, shape)
+            if self.coarse_lookup is not None:
+                codes = self._lookup(codes)
+            prior, valid = self._build_prior(
+                codes, raw_transform, windows, shape, rasters
+            )
         else:
             raw = sample.pop('prior')[:, h : raw_height - h, h : raw_width - h].float()
             total = raw.nan_to_num(0.0).clamp_min(0).sum(0)
@@ -390,8 +542,11 @@ class LSRSampleTransform:
             valid &= in_region
         # Invalid pixels get a uniform prior: losses must still see a distribution.
         prior = torch.where(valid, prior, 1.0 / self.num_classes)
+        image = image / self.image_scale
+        if self.inputs != ['imagery']:
+            image = self._compose_inputs(image, prior, raw_transform, rasters)
         out: Sample = {
-            'image': image / self.image_scale,
+            'image': image,
             'prior': prior,
             'valid': valid,
             'tile': tile,
@@ -467,6 +622,8 @@ class LSRDataModule(GeoDataModule):
         prior_glob: str = '*.tif',
         image_scale: float = 255.0,
         image_nodata: float | None = 0.0,
+        coarse_lookup: Sequence[float] | None = None,
+        inputs: Sequence[str] = ('imagery',),
     ) -> None:
         """Initialise the data module.
 
@@ -484,12 +641,14 @@ class LSRDataModule(GeoDataModule):
             prior_sigma: blur sigma in pixels of the imagery grid.
             prior_kernel_size: blur kernel size in pixels.
             coarse_nodata: coarse codes meaning nodata.
-            buildings_paths: building footprint vector file(s) for on-the-fly fusion.
-            roads_paths: road vector file(s).
-            waterways_paths: waterway vector file(s).
-            waterbodies_paths: water body vector file(s).
+            buildings_paths: building footprints: vector file(s), or rasters
+                (values > 0 are buildings), for on-the-fly fusion or ``inputs``.
+            roads_paths: roads (vectors or rasters).
+            waterways_paths: waterways (vectors or rasters).
+            waterbodies_paths: water bodies (vectors or rasters).
             fusion_rules: rule set name or YAML (default with layers: enviroatlas,
-                restricted to the layers given).
+                restricted to the layers given; ``'none'``: layers only feed
+                ``inputs``).
             label_scheme: scheme of the high-res labels (default: the matrix's fine
                 scheme).
             batch_size: patches per batch.
@@ -519,12 +678,24 @@ class LSRDataModule(GeoDataModule):
             prior_glob: pattern of prior files.
             image_scale: imagery values are divided by this.
             image_nodata: imagery value meaning nodata (in all bands).
+            coarse_lookup: coarse raster value ``v`` means coarse code
+                ``coarse_lookup[v]`` (for rasters that store class indices, e.g.
+                EnviroAtlas's NLCD layer); values outside the table are nodata.
+            inputs: channels of the network's input, in order: ``'imagery'``,
+                ``'prior'`` (the prior's C channels) and names of layers given above
+                (one 0/1 channel each).
 
         Raises:
             ValueError: On inconsistent arguments.
         """
         if context < 0:
             raise ValueError(f'context must be >= 0, got {context}')
+        unknown = [n for n in inputs if n not in ('imagery', 'prior', *LAYER_NAMES)]
+        if unknown or not inputs:
+            raise ValueError(
+                f'inputs must name channels from imagery, prior, {", ".join(LAYER_NAMES)}; '
+                f'got {list(inputs)}'
+            )
         if prior_paths is None and (coarse_paths is None or cooccurrence is None):
             raise ValueError(
                 'give prior_paths, or coarse_paths and cooccurrence to build priors'
@@ -594,7 +765,19 @@ class LSRDataModule(GeoDataModule):
             )
             if paths is not None
         }
-        if self.builder is not None and (self.layer_paths or fusion_rules):
+        missing_inputs = [
+            n for n in inputs if n in LAYER_NAMES and n not in self.layer_paths
+        ]
+        if missing_inputs:
+            raise ValueError(
+                f'inputs {missing_inputs} need their layer paths '
+                f'({", ".join(n + "_paths" for n in missing_inputs)})'
+            )
+        self.inputs = list(inputs)
+        self.coarse_lookup = None if coarse_lookup is None else list(coarse_lookup)
+        if fusion_rules == 'none':
+            fusion_rules = None
+        elif self.builder is not None and (self.layer_paths or fusion_rules):
             rules = load_rules(fusion_rules or 'enviroatlas')
             if fusion_rules is None:
                 rules = rules.restricted_to(set(self.layer_paths))
@@ -606,6 +789,10 @@ class LSRDataModule(GeoDataModule):
             scheme = get_scheme(label_scheme)
         self.scheme = scheme
         self.halo = self.builder.halo if self.builder is not None else 0
+        #: Co-occurrence matrix (name or CSV) of particular imagery tiles, by file
+        #: path; tiles not listed use ``cooccurrence``. Set by data-set modules
+        #: whose regions each have their own matrix (Chesapeake states).
+        self.tile_cooccurrences: dict[str, str] = {}
         self.context = context
         self.eval_patch_size = eval_patch_size or patch_size
 
@@ -650,6 +837,38 @@ class LSRDataModule(GeoDataModule):
         keep = [f for f in files if not names or any(matches(f, n) for n in names)]
         return [f for f in keep if not any(matches(f, n) for n in exclude)]
 
+    def stage_inputs(self, stage: str) -> StageInputs:
+        """The files a stage reads (data-set modules override this).
+
+        Args:
+            stage: ``'fit'``, ``'validate'``, ``'test'`` or ``'predict'``.
+
+        Returns:
+            The stage's imagery tiles and the other inputs' files.
+        """
+        held_out = [*self.val_tiles, *self.test_tiles]
+        if stage == 'fit':
+            image = self._tile_files([], held_out)
+        elif stage == 'validate':
+            image = (
+                self._tile_files(self.val_tiles, [])
+                if self.val_tiles
+                else self._tile_files([], held_out)
+            )
+        elif stage == 'test' and self.split == 'tiles':
+            image = self._tile_files(self.test_tiles, [])
+        elif stage == 'test':
+            image = self._tile_files([], held_out)
+        else:
+            image = self._tile_files([], [])
+        return StageInputs(
+            image=image,
+            coarse=self.coarse_paths,
+            label=self.label_paths,
+            prior=self.prior_paths,
+            layers=self.layer_paths,
+        )
+
     def image_statistics(self, max_pixels: int = 2_000_000) -> tuple[Tensor, Tensor]:
         """Per-band mean and standard deviation of the training imagery.
 
@@ -670,8 +889,7 @@ class LSRDataModule(GeoDataModule):
         """
         import rasterio
 
-        held_out = [*self.val_tiles, *self.test_tiles]
-        files = self._tile_files([], held_out)
+        files = self.stage_inputs('fit').image
         total = squares = None
         count = 0
         for path in files:
@@ -706,6 +924,20 @@ class LSRDataModule(GeoDataModule):
         std = np.sqrt(np.maximum(squares / count - mean**2, 0))
         # A constant band would divide by zero: leave it unscaled.
         std[std < 1e-6] = 1.0
+        if self.inputs != ['imagery']:
+            # Priors and 0/1 layers are already in [0, 1]: left as they are.
+            means, stds = [], []
+            for name in self.inputs:
+                width = (
+                    len(mean)
+                    if name == 'imagery'
+                    else self.num_classes
+                    if name == 'prior'
+                    else 1
+                )
+                means.append(mean if name == 'imagery' else np.zeros(width))
+                stds.append(std if name == 'imagery' else np.ones(width))
+            mean, std = np.concatenate(means), np.concatenate(stds)
         return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
 
     def _open(
@@ -808,36 +1040,59 @@ class LSRDataModule(GeoDataModule):
             )
 
     def _dataset(
-        self, image_files: Sequence[str], region: Any = None, labels: bool = True
+        self, inputs: StageInputs, region: Any = None, labels: bool = True
     ) -> tuple[GeoDataset, LSRSampleTransform]:
-        """Intersect imagery, prior source and labels for some imagery files.
+        """Intersect imagery, prior source, labels and raster layers for a stage.
 
         Args:
-            image_files: imagery files of the split.
+            inputs: the stage's files.
             region: geometry of the pixels the split may use (None: all).
             labels: read the high-res labels (when there are any).
 
         Returns:
             The dataset and the transform its samples need.
+
+        Raises:
+            ValueError: If a layer mixes raster and vector files.
         """
-        imagery = self._open('image', ImageryRaster, list(image_files))
+        imagery = self._open('image', ImageryRaster, list(inputs.image))
         grid = {'crs': imagery.crs, 'res': imagery.res}
         others: list[tuple[str, GeoDataset]] = []
         if self.builder is not None:
             others.append(
                 (
                     'coarse',
-                    self._open('coarse', CoarseLabelRaster, self.coarse_paths, **grid),
+                    self._open('coarse', CoarseLabelRaster, inputs.coarse, **grid),
                 )
             )
         else:
             others.append(
-                ('prior', self._open('prior', PriorRaster, self.prior_paths, **grid))
+                ('prior', self._open('prior', PriorRaster, inputs.prior, **grid))
             )
-        if self.label_paths and labels:
+        with_labels = bool(inputs.label) and labels
+        if with_labels:
             others.append(
-                ('label', self._open('label', LabelRaster, self.label_paths, **grid))
+                ('label', self._open('label', LabelRaster, inputs.label, **grid))
             )
+        wanted = set(self.inputs) & set(LAYER_NAMES)
+        if self.builder is not None and self.builder.rules is not None:
+            wanted |= set(self.builder.rules.layers)
+        vector_layers: dict[str, list[str]] = {}
+        for name in sorted(wanted):
+            paths = inputs.layers.get(name, [])
+            kinds = {_is_raster(str(path)) for path in paths}
+            if len(kinds) > 1:
+                raise ValueError(f'the {name} layer mixes raster and vector files')
+            if kinds == {True}:
+                try:
+                    layer = LayerRaster(name, paths, **grid)
+                except DatasetNotFoundError:
+                    raise FileNotFoundError(
+                        f'no {name} raster files in {paths} (set {name}_paths)'
+                    ) from None
+                others.append((name, layer))
+            else:
+                vector_layers[name] = paths
         for role, other in others:
             self._check_overlap(imagery, other, role)
         inner: GeoDataset = imagery
@@ -847,15 +1102,15 @@ class LSRDataModule(GeoDataModule):
         tile_bounds = [tuple(g.bounds) for g in imagery.index.geometry]
         tile_paths = [str(path) for path in imagery.index['filepath']]
         layers = {}
-        if self.builder is not None and self.builder.rules is not None:
+        if vector_layers:
             import pandas
 
             from ..datasets.vectors import read_vector_layer
 
-            for name in self.builder.rules.layers:
+            for name, paths in vector_layers.items():
                 frames = [
                     read_vector_layer(path, crs=imagery.crs, layer=name)
-                    for path in self.layer_paths[name]
+                    for path in paths
                 ]
                 layers[name] = pandas.concat(frames) if len(frames) > 1 else frames[0]
         transform = LSRSampleTransform(
@@ -863,7 +1118,7 @@ class LSRDataModule(GeoDataModule):
             self.num_classes,
             self.builder,
             tile_bounds,
-            self.scheme if self.label_paths and labels else None,
+            self.scheme if with_labels else None,
             self.image_scale,
             self.image_nodata,
             layers,
@@ -871,9 +1126,47 @@ class LSRDataModule(GeoDataModule):
             region,
             self.context,
             tile_paths,
+            self.inputs,
+            self.coarse_lookup,
+            self._tile_builders(tile_paths),
         )
         dataset.transforms = transform
         return dataset, transform
+
+    def _tile_builders(self, tile_paths: Sequence[str]) -> list[PriorBuilder] | None:
+        """One prior builder per tile when :attr:`tile_cooccurrences` says so.
+
+        Args:
+            tile_paths: imagery file of each tile.
+
+        Returns:
+            The builders (None: the data module's builder serves every tile).
+        """
+        if self.builder is None or not self.tile_cooccurrences:
+            return None
+        builders: dict[str, PriorBuilder] = {}
+        out = []
+        for path in tile_paths:
+            matrix = self.tile_cooccurrences.get(str(path))
+            if matrix is None:
+                out.append(self.builder)
+                continue
+            if matrix not in builders:
+                builders[matrix] = PriorBuilder(
+                    matrix,
+                    sigma=self.builder.sigma,
+                    kernel_size=self.builder.kernel_size,
+                    rules=self.builder.rules,
+                    coarse_nodata=self.builder.coarse_nodata,
+                )
+                if builders[matrix].scheme.codes != self.builder.scheme.codes:
+                    raise ValueError(
+                        f'co-occurrence {matrix} has fine classes '
+                        f'{list(builders[matrix].scheme.codes)}, the data module '
+                        f'{list(self.builder.scheme.codes)}'
+                    )
+            out.append(builders[matrix])
+        return out
 
     def setup(self, stage: str) -> None:
         """Build datasets and samplers for a stage.
@@ -885,16 +1178,13 @@ class LSRDataModule(GeoDataModule):
             self.patch_size if isinstance(self.patch_size, int) else self.patch_size[0]
         )
         eval_size = self.eval_patch_size
-        tiles = self.split == 'tiles'
-        train_files = self._tile_files([], [*self.val_tiles, *self.test_tiles])
-        val_files = (
-            self._tile_files(self.val_tiles, []) if self.val_tiles else train_files
-        )
-        crs = self._open('image', ImageryRaster, train_files).crs
-        regions = self._regions(crs)
+        regions: dict[str, Any] = {}
+        if self.split == 'regions':
+            train_files = self.stage_inputs('fit').image
+            regions = self._regions(self._open('image', ImageryRaster, train_files).crs)
         if stage == 'fit':
             self.train_dataset, _ = self._dataset(
-                train_files, regions.get('fit'), labels=self.train_labels
+                self.stage_inputs('fit'), regions.get('fit'), labels=self.train_labels
             )
             with warnings.catch_warnings():
                 # Deprecated for RandomPatchSampler, which mixes tiles in a batch; the
@@ -904,19 +1194,22 @@ class LSRDataModule(GeoDataModule):
                     self.train_dataset, size, self.batch_size, self.length
                 )
         if stage in ('fit', 'validate'):
-            self.val_dataset, _ = self._dataset(val_files, regions.get('validate'))
+            self.val_dataset, _ = self._dataset(
+                self.stage_inputs('validate'), regions.get('validate')
+            )
             self.val_sampler = GriddedPatchSampler(
                 self.val_dataset, size=eval_size, roi=regions.get('validate')
             )
         if stage == 'test':
-            files = self._tile_files(self.test_tiles, []) if tiles else train_files
-            self.test_dataset, _ = self._dataset(files, regions.get('test'))
+            self.test_dataset, _ = self._dataset(
+                self.stage_inputs('test'), regions.get('test')
+            )
             self.test_sampler = GriddedPatchSampler(
                 self.test_dataset, size=eval_size, roi=regions.get('test')
             )
         if stage == 'predict':
             self.predict_dataset, _ = self._dataset(
-                self._tile_files([], []), labels=False
+                self.stage_inputs('predict'), labels=False
             )
             self.predict_sampler = GriddedPatchSampler(
                 self.predict_dataset, size=eval_size

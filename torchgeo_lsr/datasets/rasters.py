@@ -11,6 +11,7 @@ class                      key       dtype              resampling
 :class:`CoarseLabelRaster` coarse    int64 (codes)      nearest
 :class:`LabelRaster`       mask      int64 (codes)      nearest
 :class:`PriorRaster`       prior     float32            bilinear
+:class:`LayerRaster`       layer_*   int64 (0/1, ...)   nearest
 =========================  ========  =================  ==============================
 
 Label codes are kept raw; class schemes (:mod:`torchgeo_lsr.schemes`) map them.
@@ -23,7 +24,13 @@ from pyproj import CRS
 from torchgeo.datasets import RasterDataset
 from torchgeo.datasets.utils import GeoSlice, Path, Sample
 
-__all__ = ('CoarseLabelRaster', 'ImageryRaster', 'LabelRaster', 'PriorRaster')
+__all__ = (
+    'CoarseLabelRaster',
+    'ImageryRaster',
+    'LabelRaster',
+    'LayerRaster',
+    'PriorRaster',
+)
 
 
 class _KeyedRaster(RasterDataset):
@@ -106,3 +113,38 @@ class PriorRaster(_KeyedRaster):
 
     is_image = True
     sample_key = 'prior'
+
+
+class LayerRaster(_KeyedRaster):
+    """An auxiliary layer as a raster (e.g. EnviroAtlas's 0/1 roads or buildings).
+
+    Its data goes under ``layer_<name>``, so several layers intersect without
+    clashing.
+    """
+
+    is_image = False
+
+    def __init__(
+        self,
+        name: str,
+        paths: Path | Iterable[Path] = 'data',
+        crs: CRS | None = None,
+        res: float | tuple[float, float] | None = None,
+        cache: bool = True,
+        filename_glob: str | None = None,
+    ) -> None:
+        """Initialise the dataset.
+
+        Args:
+            name: layer name (``'roads'``, ``'buildings'``, ...).
+            paths: files or folders to search.
+            crs: CRS to warp to (default: that of the first file).
+            res: resolution in CRS units (default: that of the first file).
+            cache: cache file handles.
+            filename_glob: pattern of the files to use (default: ``*.tif``).
+
+        Raises:
+            DatasetNotFoundError: If no matching file is found.
+        """
+        self.sample_key = f'layer_{name}'  # type: ignore[misc]
+        super().__init__(paths, crs, res, cache=cache, filename_glob=filename_glob)

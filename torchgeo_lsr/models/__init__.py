@@ -1,5 +1,6 @@
 """Networks: segmentation models (via TorchGeo) with the paper's output smoothing."""
 
+from .prior_net import PRIOR_NET_RECEPTIVE_FIELD, PriorNet
 from .segmentation import (
     ModelName,
     SmoothedLogSoftmax,
@@ -9,7 +10,9 @@ from .segmentation import (
 )
 
 __all__ = (
+    'PRIOR_NET_RECEPTIVE_FIELD',
     'ModelName',
+    'PriorNet',
     'SmoothedLogSoftmax',
     'build_segmentation_model',
     'receptive_field',

@@ -17,6 +17,8 @@ from typing import Any, Literal, cast
 import torch
 from torch import Tensor, nn
 
+from .prior_net import PRIOR_NET_RECEPTIVE_FIELD, PriorNet
+
 __all__ = (
     'ModelName',
     'SmoothedLogSoftmax',
@@ -26,7 +28,9 @@ __all__ = (
 )
 
 #: Models TorchGeo's segmentation task builds.
-ModelName = Literal['fcn', 'unet', 'deeplabv3+', 'upernet', 'segformer', 'dpt']
+ModelName = Literal[
+    'fcn', 'prior_net', 'unet', 'deeplabv3+', 'upernet', 'segformer', 'dpt'
+]
 
 
 def build_segmentation_model(
@@ -42,8 +46,10 @@ def build_segmentation_model(
 
     Args:
         model: ``'fcn'`` (the paper's network: five 3x3 convolutions with
-            ``num_filters`` filters and leaky ReLUs, then a 1x1 convolution) or any
-            other model name of :class:`torchgeo.tasks.SemanticSegmentation`.
+            ``num_filters`` filters and leaky ReLUs, then a 1x1 convolution),
+            ``'prior_net'`` (the learned prior network,
+            :class:`~torchgeo_lsr.models.PriorNet`) or any other model name of
+            :class:`torchgeo.tasks.SemanticSegmentation`.
         in_channels: input channels.
         num_classes: output classes.
         backbone: encoder of the segmentation-models-pytorch models.
@@ -61,6 +67,10 @@ def build_segmentation_model(
 
     from torchgeo.tasks import SemanticSegmentation
 
+    if model == 'prior_net':
+        if weights:
+            raise ValueError('the prior network has no pretrained weights')
+        return PriorNet(in_channels, num_classes, num_filters)
     if model == 'fcn' and weights:
         raise ValueError(
             'the FCN has no pretrained weights: start from a checkpoint instead '
@@ -94,9 +104,9 @@ def size_multiple(model: str) -> int:
         model: a model name of :func:`build_segmentation_model`.
 
     Returns:
-        1 for the FCN, 32 for the encoder-decoder models (five halvings).
+        1 for the FCNs, 32 for the encoder-decoder models (five halvings).
     """
-    return 1 if model == 'fcn' else 32
+    return 1 if model in ('fcn', 'prior_net') else 32
 
 
 def receptive_field(model: str) -> int | None:
@@ -106,9 +116,12 @@ def receptive_field(model: str) -> int | None:
         model: a model name of :func:`build_segmentation_model`.
 
     Returns:
-        11 for the paper's FCN (five 3x3 convolutions), None for the encoder-decoder
-        models (their receptive field spans most of a patch).
+        11 for the paper's FCN (five 3x3 convolutions), 21 for the prior network,
+        None for the encoder-decoder models (their receptive field spans most of a
+        patch).
     """
+    if model == 'prior_net':
+        return PRIOR_NET_RECEPTIVE_FIELD
     return 11 if model == 'fcn' else None
 
 

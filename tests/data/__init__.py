@@ -1,0 +1,1 @@
+"""Scripts that generate small data sets in the real on-disk layouts."""

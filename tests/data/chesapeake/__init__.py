@@ -1,0 +1,1 @@
+"""ChesapeakeCVPR fixture generator."""

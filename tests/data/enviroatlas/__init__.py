@@ -1,0 +1,1 @@
+"""EnviroAtlas fixture generator."""
