@@ -55,3 +55,19 @@ def tiny_scene(tmp_path_factory: pytest.TempPathFactory) -> TinyScene:
 def one_tile_scene(tmp_path_factory: pytest.TempPathFactory) -> TinyScene:
     """One 160 px tile (whole-tile computations are exact on a single tile)."""
     return _scene(tmp_path_factory.mktemp('one_tile_scene'), 160, 1, 5)
+
+
+@pytest.fixture(scope='session')
+def enviroatlas_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small EnviroAtlas in TorchGeo's layout (tests/data/enviroatlas/data.py)."""
+    from tests.data.enviroatlas.data import generate
+
+    return generate(tmp_path_factory.mktemp('enviroatlas'))
+
+
+@pytest.fixture(scope='session')
+def chesapeake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small ChesapeakeCVPR in TorchGeo's layout (tests/data/chesapeake/data.py)."""
+    from tests.data.chesapeake.data import generate
+
+    return generate(tmp_path_factory.mktemp('chesapeake'))

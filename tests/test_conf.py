@@ -22,3 +22,169 @@ def test_rules_resolve_in_their_scheme(path: Path) -> None:
     scheme = SCHEMES[path.name.split('-')[0]]
     for rule in rules.rules:
         scheme.resolve(rule.target)
+
+
+# ----------------------------------------------------------- paper experiments
+
+PAPER_CONFIGS = sorted(
+    [*CONF.glob('enviroatlas_*.yaml'), *CONF.glob('chesapeake_*.yaml')]
+)
+
+
+def _generator() -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        'generate_paper_configs', CONF / 'generate_paper_configs.py'
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paper_configs_are_the_generators_output() -> None:
+    generated = _generator().configs()  # type: ignore[attr-defined]
+    assert sorted(generated) == [p.name for p in PAPER_CONFIGS]
+    for path in PAPER_CONFIGS:
+        assert path.read_text() == generated[path.name], (
+            f'{path.name} differs from conf/generate_paper_configs.py: run it'
+        )
+    # One file per experiment of the paper (REFERENCE §2.8, §2.10).
+    for city in ('pittsburgh', 'durham', 'austin', 'phoenix'):
+        for variant in (
+            'hr',
+            'hr_aux',
+            'qr',
+            'qr_pretrained',
+            'learn_prior',
+            'qr_learned',
+        ):
+            assert f'enviroatlas_{city}_{variant}.yaml' in generated
+    for state in ('ny', 'pa', 'nypa', 'de'):
+        for loss in ('qr', 'rq'):
+            assert f'chesapeake_{state}_{loss}.yaml' in generated
+
+
+@pytest.mark.parametrize('path', PAPER_CONFIGS, ids=lambda p: p.stem)
+def test_paper_config_names_real_arguments_and_its_number(path: Path) -> None:
+    import inspect
+
+    import yaml
+
+    import torchgeo_lsr.datamodules
+    import torchgeo_lsr.tasks
+
+    text = path.read_text()
+    config = yaml.safe_load(text)
+    for section, package in (
+        ('model', torchgeo_lsr.tasks),
+        ('data', torchgeo_lsr.datamodules),
+    ):
+        cls = getattr(package, config[section]['class_path'])
+        parameters = inspect.signature(cls.__init__).parameters
+        unknown = set(config[section]['init_args']) - set(parameters)
+        assert not unknown, f'{path.name}: {cls.__name__} has no {sorted(unknown)}'
+    assert config['data']['init_args']['root'] == 'data'
+    assert config['seed_everything'] == 1337
+    assert config['trainer']['max_epochs'] == 200
+    if '_learn_prior' in path.name or '_de_' in path.name:
+        assert 'No table number' in text
+    else:
+        assert 'Paper (UAI Table' in text
+
+
+def _small(root: Path, out: Path, sigma: bool = False) -> list[str]:
+    args = {
+        'data.init_args.root': root,
+        'data.init_args.batch_size': 2,
+        'data.init_args.patch_size': 32,
+        'data.init_args.eval_patch_size': 64,
+        'data.init_args.length': 4,
+        'data.init_args.num_workers': 0,
+        'model.init_args.num_filters': 4,
+        'trainer.max_epochs': 1,
+        'trainer.min_epochs': 1,
+        'trainer.enable_progress_bar': 'false',
+        'trainer.default_root_dir': out,
+    }
+    if sigma:
+        args['data.init_args.prior_sigma'] = 5
+        args['data.init_args.prior_kernel_size'] = 21
+    return [item for key, value in args.items() for item in (f'--{key}', str(value))]
+
+
+def _fit_test(config: str, extra: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    from torchgeo_lsr.cli import main
+
+    path = str(CONF / f'{config}.yaml')
+    main(['fit', '--config', path, *extra])
+    ckpt = Path('outputs') / config / 'checkpoints' / 'last.ckpt'
+    assert ckpt.is_file()
+    capsys.readouterr()
+    main(['test', '--config', path, *extra, '--ckpt_path', str(ckpt)])
+    table: str = capsys.readouterr().out
+    assert 'prior argmax' in table
+    return table
+
+
+@pytest.mark.parametrize('config', ['chesapeake_nypa_qr', 'chesapeake_pa_rq'])
+def test_chesapeake_configs_fit_and_test(
+    config: str,
+    chesapeake_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    table = _fit_test(config, _small(chesapeake_root, tmp_path, sigma=True), capsys)
+    assert f'{config.rsplit("_")[-1].upper()} (r)' in table
+    assert 'Tree Canop' in table
+
+
+def test_enviroatlas_config_family_fit_and_test(
+    enviroatlas_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The EnviroAtlas chain: HR, HR + aux, QR, learned prior, QR on it.
+
+    HR in Pittsburgh, the learned prior of Durham written as rasters, QR on it from
+    the HR checkpoint; plus QR from scratch.
+    """
+    from torchgeo_lsr.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    small = _small(enviroatlas_root, tmp_path)
+    assert 'HR (q)' in _fit_test('enviroatlas_pittsburgh_hr', small, capsys)
+    assert 'HR + aux (r)' in _fit_test('enviroatlas_durham_hr_aux', small, capsys)
+    assert 'QR (q)' in _fit_test('enviroatlas_durham_qr', small, capsys)
+    _fit_test('enviroatlas_durham_learn_prior', small, capsys)
+    learned = Path('outputs/enviroatlas_durham_learn_prior/learned_prior')
+    main(
+        [
+            'predict',
+            '--config',
+            str(CONF / 'enviroatlas_durham_learn_prior.yaml'),
+            *small,
+            '--ckpt_path',
+            'outputs/enviroatlas_durham_learn_prior/checkpoints/last.ckpt',
+            '--out',
+            str(learned),
+            '--products',
+            '[q]',
+            '--map_source',
+            'q',
+        ]
+    )
+    (prior,) = learned.glob('*_q.tif')
+    import rasterio
+
+    with rasterio.open(prior) as src:
+        assert src.count == 5
+    # Named by its imagery tile, a probability per class (uint8 = 255 p).
+    assert prior.name.endswith('_a_naip_q.tif')
+    table = _fit_test('enviroatlas_durham_qr_learned', small, capsys)
+    assert 'QR (r)' in table

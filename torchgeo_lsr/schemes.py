@@ -313,8 +313,7 @@ ENVIROATLAS_EVAL = ClassScheme(
 
 #: Built-in schemes by name.
 SCHEMES: dict[str, ClassScheme] = {
-    scheme.name: scheme
-    for scheme in (NLCD, CHESAPEAKE, ENVIROATLAS, ENVIROATLAS_EVAL)
+    scheme.name: scheme for scheme in (NLCD, CHESAPEAKE, ENVIROATLAS, ENVIROATLAS_EVAL)
 }
 
 

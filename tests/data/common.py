@@ -57,9 +57,12 @@ def scene_tiles(work: Path, count: int, seed: int) -> list[dict[str, Any]]:
                 )
                 for name in LAYERS
             }
-            with rasterio.open(nlcd) as coarse, labels_on_grid(
-                coarse, src.crs, src.transform, src.width, src.height
-            ) as vrt:
+            with (
+                rasterio.open(nlcd) as coarse,
+                labels_on_grid(
+                    coarse, src.crs, src.transform, src.width, src.height
+                ) as vrt,
+            ):
                 nlcd_codes = np.nan_to_num(vrt.read(1), nan=0).astype(np.uint8)
         tiles.append(
             {
@@ -74,7 +77,9 @@ def scene_tiles(work: Path, count: int, seed: int) -> list[dict[str, Any]]:
     return tiles
 
 
-def write_band(path: Path, array: np.ndarray, profile: dict[str, Any], crs: CRS) -> None:
+def write_band(
+    path: Path, array: np.ndarray, profile: dict[str, Any], crs: CRS
+) -> None:
     """Write a uint8 raster (one band or several) on a tile's grid.
 
     Args:

@@ -412,3 +412,112 @@ def test_image_statistics(scene: Path) -> None:
     mean, std = dm.image_statistics(max_pixels=20_000)
     np.testing.assert_allclose(mean, values.mean(1), rtol=0.05)
     np.testing.assert_allclose(std, values.std(1), rtol=0.05)
+
+
+def _road_and_building_files(scene: Path, tmp_path: Path) -> dict[str, Path]:
+    import geopandas
+    from shapely.geometry import LineString, box
+
+    geopandas.GeoDataFrame(
+        geometry=[LineString([(X0, Y0 - 40.5), (X0 + 2 * TILE, Y0 - 40.5)])],
+        crs='EPSG:32617',
+    ).to_file(tmp_path / 'roads.gpkg')
+    geopandas.GeoDataFrame(
+        geometry=[box(X0 + 140, Y0 - 80, X0 + 160, Y0 - 60)], crs='EPSG:32617'
+    ).to_file(tmp_path / 'buildings.gpkg')
+    return {'roads': tmp_path / 'roads.gpkg', 'buildings': tmp_path / 'buildings.gpkg'}
+
+
+def _as_rasters(scene: Path, vectors: dict[str, Path], out: Path) -> dict[str, Path]:
+    """The vector layers rasterised (with the paper's rules) on each imagery tile."""
+    from torchgeo_lsr.datasets.vectors import rasterize_layer
+
+    folders = {}
+    for name, path in vectors.items():
+        for i in range(2):
+            with rasterio.open(scene / 'naip' / f'tile_{i}.tif') as src:
+                layer = rasterize_layer(
+                    path, name, src.crs, src.transform, src.width, src.height
+                )
+                x, y = src.transform.c, src.transform.f
+            write(out / name / f'tile_{i}.tif', layer, x, y)
+        folders[name] = out / name
+    return folders
+
+
+def test_raster_layers_fuse_like_vector_layers(scene: Path, tmp_path: Path) -> None:
+    vectors = _road_and_building_files(scene, tmp_path)
+    rasters = _as_rasters(scene, vectors, tmp_path / 'rasters')
+    from_vectors = datamodule(
+        scene, roads_paths=vectors['roads'], buildings_paths=vectors['buildings']
+    )
+    from_rasters = datamodule(
+        scene, roads_paths=rasters['roads'], buildings_paths=rasters['buildings']
+    )
+    from_vectors.setup('validate')
+    from_rasters.setup('validate')
+    for x, y in [(X0 + 120, Y0 - 50), (X0 + TILE, Y0 - 90), (X0 + 60, Y0 - 24)]:
+        a = from_vectors.val_dataset[x : x + 32, y - 32 : y]
+        b = from_rasters.val_dataset[x : x + 32, y - 32 : y]
+        torch.testing.assert_close(a['prior'], b['prior'], atol=1e-5, rtol=0)
+        assert not any(key.startswith('layer_') for key in b)
+
+
+def test_inputs_stack_prior_and_layers(scene: Path, tmp_path: Path) -> None:
+    vectors = _road_and_building_files(scene, tmp_path)
+    rasters = _as_rasters(scene, vectors, tmp_path / 'rasters')
+    dm = datamodule(
+        scene,
+        roads_paths=rasters['roads'],
+        buildings_paths=vectors['buildings'],
+        fusion_rules='none',
+        inputs=['prior', 'roads', 'buildings', 'imagery'],
+        context=2,
+    )
+    plain = datamodule(scene, context=2)
+    dm.setup('validate')
+    plain.setup('validate')
+    x, y = X0 + 130, Y0 - 30
+    sample = dm.val_dataset[x : x + 32, y - 32 : y]
+    reference = plain.val_dataset[x : x + 32, y - 32 : y]
+    assert sample['image'].shape == (5 + 1 + 1 + 4, 36, 36)
+    # No fusion: the prior is the NLCD-only one, and it is the first 5 channels.
+    torch.testing.assert_close(sample['prior'], reference['prior'])
+    torch.testing.assert_close(sample['image'][:5], reference['prior'])
+    torch.testing.assert_close(sample['image'][7:], reference['image'])
+    # The road row (y = Y0 - 40.5, widened to 3 px) and the building's pixels.
+    road, building = sample['image'][5], sample['image'][6]
+    assert set(road.unique().tolist()) == {0.0, 1.0}
+    row = round((y + 2) - (Y0 - 40.5) - 0.5)
+    assert bool((road[row - 1 : row + 2] == 1).all())
+    # The sample (context 2) spans y Y0-64..Y0-28, x X0+128..X0+164: the building
+    # (y Y0-80..Y0-60, x X0+140..X0+160) covers 4 of its rows and 20 columns.
+    assert building.sum() == 4 * 20
+    mean, std = dm.image_statistics()
+    assert mean.shape == std.shape == (11,)
+    assert mean[:7].abs().sum() == 0
+    assert (std[:7] == 1).all()
+    with pytest.raises(ValueError, match='need their layer paths'):
+        datamodule(scene, inputs=['imagery', 'waterways'])
+    with pytest.raises(ValueError, match='inputs must name'):
+        datamodule(scene, inputs=['imagery', 'lidar'])
+
+
+def test_coarse_lookup_reads_class_indices(scene: Path, tmp_path: Path) -> None:
+    # The NLCD raster rewritten as class indices 1..5 of [11, 21, 22, 41, 81].
+    codes = [11, 21, 22, 41, 81]
+    with rasterio.open(scene / 'nlcd' / 'nlcd.tif') as src:
+        data = src.read(1)
+    index = np.zeros_like(data)
+    for i, code in enumerate(codes, start=1):
+        index[data == code] = i
+    write(tmp_path / 'index' / 'nlcd.tif', index, X0 - 15, Y0 + 15, res=30.0)
+    by_code = datamodule(scene)
+    by_index = datamodule(
+        scene, coarse_paths=tmp_path / 'index', coarse_lookup=[0, *codes]
+    )
+    by_code.setup('validate')
+    by_index.setup('validate')
+    a = by_code.val_dataset[X0 + 10 : X0 + 42, Y0 - 42 : Y0 - 10]
+    b = by_index.val_dataset[X0 + 10 : X0 + 42, Y0 - 42 : Y0 - 10]
+    torch.testing.assert_close(a['prior'], b['prior'])

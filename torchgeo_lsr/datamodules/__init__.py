@@ -11,6 +11,7 @@ from .lsr import (
     StageInputs,
     region_geometry,
 )
+from .naip_nlcd import NAIPNLCDDataModule
 from .tile_index import TileIndex, TileIndexDataModule
 
 __all__ = (
@@ -20,6 +21,7 @@ __all__ = (
     'LSRDataModule',
     'LSRSampleTransform',
     'MarginDataset',
+    'NAIPNLCDDataModule',
     'Region',
     'StageInputs',
     'TileIndex',

@@ -198,7 +198,8 @@ class EnviroAtlasLSRDataModule(TileIndexDataModule):
             dataset='EnviroAtlas',
             download=EnviroAtlas.url,
             derived={
-                name: ('naip', 'a_naip', stored) for name, stored in _PRIOR_FILES.items()
+                name: ('naip', 'a_naip', stored)
+                for name, stored in _PRIOR_FILES.items()
             },
         )
         learned = (
@@ -260,7 +261,9 @@ def _resolve_split(split: str, city: str) -> str:
             split = f'{CITIES[head.lower()]}-{tail}'
     name = split if split in EnviroAtlas.splits else f'{city}-{split}'
     if name not in EnviroAtlas.splits:
-        valid = sorted(s.rpartition('-')[2] for s in EnviroAtlas.splits if s.startswith(city))
+        valid = sorted(
+            s.rpartition('-')[2] for s in EnviroAtlas.splits if s.startswith(city)
+        )
         raise ValueError(
             f'EnviroAtlas has no split {split!r} for {city}: choose from {valid}, '
             f'or one of {list(EnviroAtlas.splits)}'

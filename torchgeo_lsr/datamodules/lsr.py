@@ -464,7 +464,9 @@ class LSRSampleTransform:
             elif name == 'prior':
                 parts.append(prior)
             elif name in layers:
-                parts.append(torch.from_numpy(np.asarray(layers[name], np.float32))[None])
+                parts.append(
+                    torch.from_numpy(np.asarray(layers[name], np.float32))[None]
+                )
             else:
                 raise ValueError(
                     f'input {name!r} is not a layer the data module reads '
@@ -545,12 +547,7 @@ class LSRSampleTransform:
         image = image / self.image_scale
         if self.inputs != ['imagery']:
             image = self._compose_inputs(image, prior, raw_transform, rasters)
-        out: Sample = {
-            'image': image,
-            'prior': prior,
-            'valid': valid,
-            'tile': tile,
-        }
+        out: Sample = {'image': image, 'prior': prior, 'valid': valid, 'tile': tile}
         if 'mask' in sample and self.label_scheme is not None:
             codes = sample['mask'][h : raw_height - h, h : raw_width - h].numpy()
             labels = self.label_scheme.to_index(codes).astype(np.int64)

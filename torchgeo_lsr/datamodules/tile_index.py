@@ -202,9 +202,7 @@ class TileIndexDataModule(LSRDataModule):
 
 
 def split_names(
-    splits: str | Sequence[str] | None,
-    default: Sequence[str],
-    resolve: Any,
+    splits: str | Sequence[str] | None, default: Sequence[str], resolve: Any
 ) -> list[str]:
     """Normalise a stage's split argument.
 

@@ -18,7 +18,7 @@ score the learned prior against the labels.
 """
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from types import FrameType
 from typing import Any, cast
 
@@ -100,7 +100,11 @@ class PriorLearning(LSRSegmentation):
             ).parameters.items()
             if parameter.default is not inspect.Parameter.empty
         }
-        for hparams in (self._hparams, self._hparams_initial):
+        saved: tuple[MutableMapping[str, Any], ...] = (
+            self._hparams,
+            self._hparams_initial,
+        )
+        for hparams in saved:
             for name, value in {**defaults, **_FIXED}.items():
                 if name not in hparams or name in _FIXED:
                     hparams[name] = value

@@ -92,11 +92,20 @@ def _generate(root: Path) -> Path:
                 lc[(lc == 5) & (tile['layers']['roads'] > 0)] = 6
                 write_band(paths['lc'], lc, tile['profile'], CRS_18N)
                 write_band(
-                    paths['buildings'], tile['layers']['buildings'], tile['profile'], CRS_18N
+                    paths['buildings'],
+                    tile['layers']['buildings'],
+                    tile['profile'],
+                    CRS_18N,
                 )
                 with rasterio.open(paths['naip-new']) as src:
                     bounds = tuple(src.bounds)
-                rows.append({'split': f'{state}-{split}', **{k: files[k] for k in LAYERS[:4]}, 'bounds': bounds})
+                rows.append(
+                    {
+                        'split': f'{state}-{split}',
+                        **{k: files[k] for k in LAYERS[:4]},
+                        'bounds': bounds,
+                    }
+                )
                 written.append((split, paths))
             matrix = estimate_cooccurrence(
                 [(p['nlcd'], p['lc']) for s, p in written if s == 'train'],

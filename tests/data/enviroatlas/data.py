@@ -87,7 +87,9 @@ def _generate(root: Path) -> Path:
         with tempfile.TemporaryDirectory() as work:
             tiles = scene_tiles(Path(work), sum(splits.values()), seed)
             short = city.split('_')[0]
-            full = PriorBuilder(f'enviroatlas-{short}', SIGMA, KERNEL, 'enviroatlas', (0,))
+            full = PriorBuilder(
+                f'enviroatlas-{short}', SIGMA, KERNEL, 'enviroatlas', (0,)
+            )
             nlcd_only = PriorBuilder(f'enviroatlas-{short}', SIGMA, KERNEL, None, (0,))
             names = [s for s, n in splits.items() for _ in range(n)]
             for number, (split, tile) in enumerate(zip(names, tiles, strict=True)):
@@ -102,7 +104,9 @@ def _generate(root: Path) -> Path:
                 write_band(paths['nlcd'], index, tile['profile'], crs)
                 for name, array in tile['layers'].items():
                     write_band(paths[name], array, tile['profile'], crs)
-                water = np.maximum(tile['layers']['waterways'], tile['layers']['waterbodies'])
+                water = np.maximum(
+                    tile['layers']['waterways'], tile['layers']['waterbodies']
+                )
                 write_band(paths['water'], water, tile['profile'], crs)
                 with rasterio.open(tile['lc']) as src:
                     labels = src.read(1)
@@ -111,7 +115,10 @@ def _generate(root: Path) -> Path:
                     patch = labels[:32, :32]
                     patch[patch == 40] = 52
                 write_band(paths['lc'], labels, tile['profile'], crs)
-                layers = {n: paths[n] for n in ('buildings', 'roads', 'waterways', 'waterbodies')}
+                layers = {
+                    n: paths[n]
+                    for n in ('buildings', 'roads', 'waterways', 'waterbodies')
+                }
                 codes = Path(work) / f'nlcd_codes_{number}.tif'
                 write_band(codes, tile['nlcd_codes'], tile['profile'], crs)
                 for key, builder, used in (
@@ -129,11 +136,17 @@ def _generate(root: Path) -> Path:
                     )
                 with rasterio.open(paths['naip']) as src:
                     bounds = tuple(src.bounds)
-                rows.append({'split': f'{city}-{split}', **files, 'bounds': bounds, 'crs': crs})
+                rows.append(
+                    {'split': f'{city}-{split}', **files, 'bounds': bounds, 'crs': crs}
+                )
     for crs in {row['crs'] for row in rows}:
         write_index(
             folder / f'_index_{crs.to_epsg()}.geojson',
-            [{k: v for k, v in r.items() if k != 'crs'} for r in rows if r['crs'] == crs],
+            [
+                {k: v for k, v in r.items() if k != 'crs'}
+                for r in rows
+                if r['crs'] == crs
+            ],
             crs,
         )
     _merge_indexes(folder)

@@ -1,0 +1,133 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from tests.data.common import KERNEL, SIGMA
+from torchgeo_lsr.datamodules import ChesapeakeLSRDataModule
+from torchgeo_lsr.datamodules.chesapeake import resolve_states
+from torchgeo_lsr.priors import load_cooccurrence
+
+UINT8_TOLERANCE = 4 / 255
+
+
+def datamodule(root: Path, **kwargs: object) -> ChesapeakeLSRDataModule:
+    options: dict[str, object] = {
+        'root': root,
+        'batch_size': 2,
+        'patch_size': 32,
+        'eval_patch_size': 64,
+        'length': 4,
+        'prior_sigma': SIGMA,
+        'prior_kernel_size': KERNEL,
+    }
+    options.update(kwargs)
+    return ChesapeakeLSRDataModule(**options)  # type: ignore[arg-type]
+
+
+def sample_at(dataset: object, path: str) -> dict[str, torch.Tensor]:
+    with rasterio.open(path) as src:
+        left, top = src.transform.c, src.transform.f
+    result: dict[str, torch.Tensor] = dataset[  # type: ignore[index]
+        left + 30 : left + 98, top - 98 : top - 30
+    ]
+    return result
+
+
+@pytest.mark.parametrize('states', ['ny', 'pa', 'ny+pa'])
+def test_dataset_prior_read_as_float_equals_the_built_one(
+    chesapeake_root: Path, states: str
+) -> None:
+    stored = datamodule(chesapeake_root, states=states, prior='dataset')
+    built = datamodule(chesapeake_root, states=states, prior='nlcd')
+    stored.setup('test')
+    built.setup('test')
+    tiles = stored.stage_inputs('test').image
+    assert len(tiles) == {'ny': 2, 'pa': 1, 'ny+pa': 3}[states]
+    for path in tiles:
+        a = sample_at(stored.test_dataset, path)
+        b = sample_at(built.test_dataset, path)
+        valid = a['valid'] & b['valid']
+        assert valid.float().mean() > 0.8
+        assert a['prior'].shape[0] == 4
+        # Not integers: TorchGeo's own data module casts this layer to int.
+        assert bool(((a['prior'] > 0) & (a['prior'] < 1)).any())
+        assert (a['prior'] - b['prior']).abs()[:, valid].max() <= UINT8_TOLERANCE
+
+
+def test_cooccurrences_per_state_from_train_tiles(chesapeake_root: Path) -> None:
+    dm = datamodule(chesapeake_root, states='ny+pa')
+    cache = chesapeake_root / 'torchgeo-lsr'
+    ny = load_cooccurrence(cache / 'cooccurrence-ny-train.csv')
+    pa = load_cooccurrence(cache / 'cooccurrence-pa-train.csv')
+    assert ny.fine.name == 'chesapeake'
+    assert not np.allclose(ny.matrix, pa.matrix)
+    states = {Path(p).parent.name[:2]: m for p, m in dm.tile_cooccurrences.items()}
+    assert set(states) == {'ny', 'pa'}
+    assert states['ny'].endswith('ny-train.csv')
+    # A given matrix serves every tile.
+    single = datamodule(
+        chesapeake_root,
+        states='ny+pa',
+        cooccurrence=str(cache / 'cooccurrence-pa-train.csv'),
+    )
+    assert single.tile_cooccurrences == {}
+
+
+def test_labels_in_the_four_task_classes(chesapeake_root: Path) -> None:
+    dm = datamodule(chesapeake_root, states='ny', context=0)
+    dm.setup('test')
+    path = dm.stage_inputs('test').image[0]
+    lc = path.replace('naip-new', 'lc')
+    with rasterio.open(lc) as src:
+        codes = src.read(1)[30:98, 30:98]
+    mask = sample_at(dm.test_dataset, path)['mask'].numpy()
+    expected = np.select(
+        [codes == 1, codes == 2, codes == 3, np.isin(codes, (4, 5, 6))],
+        [0, 1, 2, 3],
+        default=4,
+    )
+    assert (codes == 6).any()
+    assert (codes == 4).any()
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_splits_and_states(chesapeake_root: Path) -> None:
+    dm = datamodule(
+        chesapeake_root,
+        states='ny',
+        train_split='train',
+        val_split='val',
+        test_split='de-test',
+    )
+    assert 'ny_1m_2013_extended-debuffered-train' in dm.stage_inputs('fit').image[0]
+    assert 'ny_1m_2013_extended-debuffered-val' in dm.stage_inputs('validate').image[0]
+    assert 'de_1m_2013_extended-debuffered-test' in dm.stage_inputs('test').image[0]
+    assert resolve_states('NY+pa') == ['ny', 'pa']
+    with pytest.raises(ValueError, match=r"no state \['tx'\].*'de', 'md'"):
+        resolve_states('tx')
+    with pytest.raises(ValueError, match="no split 'ny-holdout'"):
+        datamodule(chesapeake_root, states='ny', train_split='holdout')
+    with pytest.raises(ValueError, match="split 'md-test' has no tile"):
+        datamodule(chesapeake_root, states='md', prior='dataset')
+
+
+def test_missing_prior_extension_is_named(
+    chesapeake_root: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / 'copy'
+    shutil.copytree(chesapeake_root, copy)
+    for path in copy.rglob('*_prior_from_cooccurrences_101_31_no_osm_no_buildings.tif'):
+        path.unlink()
+    with pytest.raises(
+        FileNotFoundError, match=r'prior extension.*zenodo.*prior: nlcd'
+    ):
+        datamodule(copy, prior='dataset')
+    # NLCD priors do not need it.
+    datamodule(copy, prior='nlcd')
+    with pytest.raises(FileNotFoundError, match=r'no tile index.*lila'):
+        datamodule(tmp_path / 'nothing')
