@@ -102,7 +102,7 @@ class PriorLearning(LSRSegmentation):
         }
         saved: tuple[MutableMapping[str, Any], ...] = (
             self._hparams,
-            self._hparams_initial,
+            cast(MutableMapping[str, Any], self._hparams_initial),
         )
         for hparams in saved:
             for name, value in {**defaults, **_FIXED}.items():
