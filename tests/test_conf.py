@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TinyScene
 from torchgeo_lsr.priors import load_rules
 from torchgeo_lsr.schemes import SCHEMES, get_scheme
 
@@ -161,6 +162,7 @@ def test_enviroatlas_config_family_fit_and_test(
     assert 'HR (q)' in _fit_test('enviroatlas_pittsburgh_hr', small, capsys)
     assert 'HR + aux (r)' in _fit_test('enviroatlas_durham_hr_aux', small, capsys)
     assert 'QR (q)' in _fit_test('enviroatlas_durham_qr', small, capsys)
+    assert 'RQ (r)' in _fit_test('enviroatlas_durham_rq_pretrained', small, capsys)
     _fit_test('enviroatlas_durham_learn_prior', small, capsys)
     learned = Path('outputs/enviroatlas_durham_learn_prior/learned_prior')
     main(
@@ -187,4 +189,37 @@ def test_enviroatlas_config_family_fit_and_test(
     # Named by its imagery tile, a probability per class (uint8 = 255 p).
     assert prior.name.endswith('_a_naip_q.tif')
     table = _fit_test('enviroatlas_durham_qr_learned', small, capsys)
+    assert 'QR (r)' in table
+
+
+def test_naip_nlcd_config_fit_and_test(
+    tiny_scene: TinyScene,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shutil
+
+    for i in range(tiny_scene.tiles):
+        (tmp_path / 'data' / 'naip').mkdir(parents=True, exist_ok=True)
+        shutil.copy(
+            tiny_scene.naip / f'tile_{i}.tif',
+            tmp_path / 'data' / 'naip' / f'm_390{i}_ne_17_1.tif',
+        )
+    (tmp_path / 'data' / 'nlcd').mkdir()
+    shutil.copy(
+        tiny_scene.nlcd / 'tile_0.tif',
+        tmp_path / 'data' / 'nlcd' / 'Annual_NLCD_LndCov_2021_CU_C1V1.tif',
+    )
+    monkeypatch.chdir(tmp_path)
+    small = _small(tmp_path, tmp_path, sigma=True)
+    at = small.index('--data.init_args.root')
+    del small[at : at + 2]  # NAIPNLCDDataModule takes paths, not a root
+    vectors = [
+        f'--data.init_args.{name}_paths={tiny_scene.vector(name)}'
+        for name in ('roads', 'waterways', 'waterbodies')
+    ]
+    labels = ['--data.init_args.label_paths', str(tiny_scene.lc)]
+    extra = [*small, '--data.init_args.osm', 'false', *vectors, *labels]
+    table = _fit_test('naip_nlcd', extra, capsys)
     assert 'QR (r)' in table
