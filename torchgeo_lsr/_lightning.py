@@ -22,6 +22,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from . import __version__
 from . import datamodules as _datamodules  # noqa: F401  (our short class names)
+from . import nongeo as _nongeo  # noqa: F401
 from . import tasks as _tasks  # noqa: F401
 from .export import PRODUCTS
 
