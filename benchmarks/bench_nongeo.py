@@ -10,7 +10,10 @@ k = 1 >= 97% and above CE; ranked pairs >= 97%.
 The paper trains 300 epochs at learning rate 1e-4; to fit a CPU budget this runs
 ``--epochs`` (default 10) at 1e-3 (the ranking notebook's rate), batch 256.
 
-Run: ``.venv/bin/python benchmarks/bench_nongeo.py [--epochs 10] [--out DIR]``
+Run: ``.venv/bin/python benchmarks/bench_nongeo.py [--epochs 10] [--out DIR]``;
+``--ks`` / ``--losses`` / ``--skip-ranking`` pick a part of it (e.g. the acceptance
+runs ``--ks 1 --losses rq ce`` at more epochs than the rest of the table), and
+``--threads 1`` runs two parts side by side on two cores.
 """
 
 import argparse

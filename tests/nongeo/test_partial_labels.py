@@ -2,6 +2,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
+from tests.nongeo.helpers import quiet_trainer
 from torchgeo_lsr.nongeo import (
     PartialLabelClassification,
     PartialLabelDataModule,
@@ -47,7 +48,9 @@ def test_negatives_cover_the_wrong_labels_evenly() -> None:
 
 
 def test_data_module_on_real_mnist() -> None:
-    dm = PartialLabelDataModule('mnist', k=3, train_size=512, test_size=256, batch_size=64)
+    dm = PartialLabelDataModule(
+        'mnist', k=3, train_size=512, test_size=256, batch_size=64
+    )
     dm.setup('fit')
     batch = next(iter(dm.train_dataloader()))
     assert batch['image'].shape == (64, 1, 28, 28)
@@ -61,37 +64,23 @@ def test_each_loss_trains(loss: str) -> None:
     pl.seed_everything(0)
     dm = PartialLabelDataModule('digits', k=5, batch_size=128, train_size=512)
     task = PartialLabelClassification(image_size=8, loss=loss, lr=3e-3)  # type: ignore[arg-type]
-    trainer = pl.Trainer(
-        max_epochs=2,
-        accelerator='cpu',
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = quiet_trainer(2)
     trainer.fit(task, datamodule=dm)
     assert len(task.history['val_accuracy']) == 2
     assert all(0 <= a <= 1 for a in task.history['train_accuracy'])
 
 
 def test_rq_learns_from_one_negative_label_per_image() -> None:
-    """k = 1 carries 0.15 bits per image, yet RQ learns the digits (the paper's
-    point); CE on the same priors trails it."""
+    """RQ learns digits from one negative label per image; CE trails it.
+
+    k = 1 carries 0.15 bits per image (the paper's point).
+    """
     pl.seed_everything(0)
     results = {}
     for loss in ('rq', 'ce'):
         dm = PartialLabelDataModule('digits', k=1, batch_size=128)
         task = PartialLabelClassification(image_size=8, loss=loss, lr=3e-3)  # type: ignore[arg-type]
-        trainer = pl.Trainer(
-            max_epochs=30,
-            accelerator='cpu',
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-        )
+        trainer = quiet_trainer(30)
         trainer.fit(task, datamodule=dm)
         results[loss] = task.history['val_accuracy'][-1]
     # Seen here: RQ 0.82, CE 0.31 after 30 epochs.

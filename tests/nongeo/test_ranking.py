@@ -2,6 +2,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
+from tests.nongeo.helpers import quiet_trainer
 from torchgeo_lsr.nongeo import (
     RankedPairsClassification,
     RankedPairsDataModule,
@@ -44,7 +45,9 @@ def test_loss_matches_the_explicit_computation() -> None:
     log_q = torch.randn(6, 2, 10).log_softmax(2)
     prior = pair_prior(torch.tensor([True, False, True, True, False, False]))
     loss, r = ranked_pair_loss(log_q, prior)
-    torch.testing.assert_close(loss, _reference_loss(log_q, prior), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        loss, _reference_loss(log_q, prior), rtol=1e-5, atol=1e-6
+    )
     torch.testing.assert_close(r.sum(2), torch.ones(6, 2))
 
 
@@ -65,15 +68,7 @@ def test_learns_digits_from_order_alone() -> None:
     pl.seed_everything(0)
     dm = RankedPairsDataModule('digits', batch_size=128)
     task = RankedPairsClassification(image_size=8, lr=3e-3, confusion_every_n_steps=5)
-    trainer = pl.Trainer(
-        max_epochs=40,
-        accelerator='cpu',
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = quiet_trainer(40)
     trainer.fit(task, datamodule=dm)
     accuracy = task.history['val_accuracy'][-1]
     assert accuracy > 0.5, task.history['val_accuracy']

@@ -1,5 +1,8 @@
 """Small networks of the paper's non-geo experiments."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import Tensor, nn
 
 __all__ = ('SmallCNN',)
@@ -40,6 +43,23 @@ class SmallCNN(nn.Module):
             side = (side - 1) // 2 + 1
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(filters * side * side, num_classes)
+
+    @classmethod
+    def from_hparams(cls, hparams: Mapping[str, Any]) -> 'SmallCNN':
+        """The network a task's hyper-parameters describe.
+
+        Args:
+            hparams: ``in_channels``, ``num_classes``, ``image_size``, ``filters``.
+
+        Returns:
+            The network.
+        """
+        return cls(
+            hparams['in_channels'],
+            hparams['num_classes'],
+            hparams['image_size'],
+            hparams['filters'],
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits.

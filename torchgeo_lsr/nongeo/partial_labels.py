@@ -247,7 +247,4 @@ class PartialLabelClassification(PriorClassification):
         Returns:
             The network.
         """
-        hp = self.hparams
-        return SmallCNN(
-            hp['in_channels'], hp['num_classes'], hp['image_size'], hp['filters']
-        )
+        return SmallCNN.from_hparams(self.hparams)

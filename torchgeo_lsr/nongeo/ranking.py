@@ -192,10 +192,10 @@ class RankedPairsClassification(PriorClassification):
         Returns:
             The network.
         """
-        hp = self.hparams
-        return SmallCNN(
-            hp['in_channels'], hp['num_classes'], hp['image_size'], hp['filters']
-        )
+        return SmallCNN.from_hparams(self.hparams)
+
+    def configure_losses(self) -> None:
+        """No per-instance loss: pairs go through :func:`ranked_pair_loss`."""
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         """RQ on the pairs' marginal posteriors; accuracy against the labels.
