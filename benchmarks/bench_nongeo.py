@@ -88,6 +88,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--epochs', type=int, default=10)
     parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument(
+        '--lr-schedule', choices=['constant', 'cosine'], default='constant'
+    )
     parser.add_argument('--ks', type=int, nargs='+', default=[1, 3, 5, 9])
     parser.add_argument('--losses', nargs='+', default=list(LOSSES))
     parser.add_argument('--skip-ranking', action='store_true')
@@ -109,7 +112,9 @@ def main() -> None:
     for index, k in enumerate(args.ks):
         for loss in args.losses:
             datamodule = PartialLabelDataModule('mnist', k=k, batch_size=256)
-            task = PartialLabelClassification(loss=loss, lr=args.lr)
+            task = PartialLabelClassification(
+                loss=loss, lr=args.lr, lr_schedule=args.lr_schedule
+            )
             run = train(task, datamodule, args.epochs)
             results['partial_labels'].setdefault(loss, {})[str(k)] = run
             print(
@@ -135,7 +140,8 @@ def main() -> None:
             )
     (args.out / 'results.json').write_text(json.dumps(results, indent=1))
     print(
-        f'\nMNIST test accuracy % after {args.epochs} epochs (lr {args.lr}, batch 256)'
+        f'\nMNIST test accuracy % after {args.epochs} epochs (lr {args.lr}, '
+        f'{args.lr_schedule}, batch 256)'
     )
     print('loss       ' + ''.join(f'   k={k:<4}' for k in args.ks) + '  CPU s/run')
     for loss in args.losses:

@@ -18,7 +18,12 @@ import torch
 from torch import Tensor, nn
 
 from ..losses import QRForm
-from .base import ClassificationLoss, InMemoryDataModule, PriorClassification
+from .base import (
+    ClassificationLoss,
+    InMemoryDataModule,
+    LearningRateSchedule,
+    PriorClassification,
+)
 from .images import ImageSource, ImageSplit, load_images
 from .models import SmallCNN
 
@@ -226,6 +231,7 @@ class PartialLabelClassification(PriorClassification):
         qr_form: QRForm = 'kl',
         prior_eps: float = 1e-9,
         lr: float = 1e-4,
+        lr_schedule: LearningRateSchedule = 'constant',
     ) -> None:
         """Initialise the task.
 
@@ -238,8 +244,9 @@ class PartialLabelClassification(PriorClassification):
             qr_form: QR form (the paper's partial-label code: ``'kl'``).
             prior_eps: floor of the prior before its log (the paper: 1e-9).
             lr: learning rate of Adam (the paper: 1e-4).
+            lr_schedule: ``'constant'`` (the paper) or ``'cosine'``.
         """
-        super().__init__(num_classes, loss, qr_form, prior_eps, lr)
+        super().__init__(num_classes, loss, qr_form, prior_eps, lr, lr_schedule)
 
     def build_network(self) -> nn.Module:
         """The paper's small CNN.
