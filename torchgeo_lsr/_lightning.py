@@ -211,7 +211,14 @@ class LSRLightningCLI(LightningCLI):
                 model, datamodule=datamodule, ckpt_path=ckpt_path, **kwargs
             )
         from .export import ExportOptions, export_with_trainer
+        from .tasks import LSRSegmentation
 
+        if not isinstance(model, LSRSegmentation):
+            raise ValueError(
+                f'predict --out exports maps of LSR segmentation tasks; '
+                f'{type(model).__name__} writes its own outputs: run predict without '
+                '--out'
+            )
         if ckpt_path is not None:
             if not Path(ckpt_path).is_file():
                 raise ValueError(f'--ckpt_path {ckpt_path} is not a checkpoint file')
