@@ -203,6 +203,7 @@ class LSRLightningCLI(LightningCLI):
 
         Raises:
             ValueError: If the checkpoint is not a file (``--out`` needs a path).
+            TypeError: With ``--out`` for a task that is not LSR segmentation.
         """
         config = self.config_init['predict']
         out = config.get('out')
@@ -214,7 +215,7 @@ class LSRLightningCLI(LightningCLI):
         from .tasks import LSRSegmentation
 
         if not isinstance(model, LSRSegmentation):
-            raise ValueError(
+            raise TypeError(
                 f'predict --out exports maps of LSR segmentation tasks; '
                 f'{type(model).__name__} writes its own outputs: run predict without '
                 '--out'
