@@ -182,11 +182,12 @@ def test_missing_split_layer_and_root(enviroatlas_root: Path, tmp_path: Path) ->
 def test_download_fails_with_a_clear_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import torchgeo.datasets.enviroatlas as module
+    import torchgeo_lsr.datamodules.enviroatlas as module
 
     def offline(*args: object, **kwargs: object) -> None:
         raise OSError('Network is unreachable')
 
-    monkeypatch.setattr(module, 'download_url', offline)
+    # No download code runs: the fetch itself is replaced by an offline failure.
+    monkeypatch.setattr(module, '_fetch', offline)
     with pytest.raises(RuntimeError, match=r'could not download EnviroAtlas.*by hand'):
         datamodule(tmp_path, download=True)

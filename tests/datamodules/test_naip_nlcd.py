@@ -101,12 +101,13 @@ def test_osm_offline_fails_fast(
 def test_nlcd_download_offline(
     naip_nlcd: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import torchgeo.datasets.nlcd as module
+    import torchgeo_lsr.datamodules.naip_nlcd as module
 
     def offline(*args: object, **kwargs: object) -> None:
         raise OSError('Network is unreachable')
 
-    monkeypatch.setattr(module, 'download_url', offline)
+    # No download code runs: the fetch itself is replaced by an offline failure.
+    monkeypatch.setattr(module, '_fetch_nlcd', offline)
     with pytest.raises(RuntimeError, match=r'could not download NLCD 2016.*by hand'):
         NAIPNLCDDataModule(
             **options(

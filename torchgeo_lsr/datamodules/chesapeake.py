@@ -213,7 +213,7 @@ class ChesapeakeLSRDataModule(TileIndexDataModule):
         )
         if cache.exists():
             return cache
-        frame = self.tile_index.read()
+        frame = self.index_frame
         coarse = self.tile_index.files(frame, names, 'nlcd')
         fine = self.tile_index.files(frame, names, 'lc')
         matrix = estimate_cooccurrence(

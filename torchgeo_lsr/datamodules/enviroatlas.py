@@ -311,10 +311,19 @@ def _download(root: str) -> None:
         RuntimeError: If the download fails.
     """
     try:
-        EnviroAtlas(root, splits=list(EnviroAtlas.splits), download=True)
+        _fetch(root)
     except Exception as error:  # urllib, ssl, socket and checksum errors alike
         raise RuntimeError(
             f'could not download EnviroAtlas from {EnviroAtlas.url} into {root}: '
             f'{error}. Without network, download the archive by hand and extract it '
             f'into {root} (so that {Path(root) / "enviroatlas_lotp"} exists)'
         ) from error
+
+
+def _fetch(root: str) -> None:
+    """Download and extract the archive with TorchGeo (network).
+
+    Args:
+        root: the data module's root.
+    """
+    EnviroAtlas(root, splits=list(EnviroAtlas.splits), download=True)

@@ -165,10 +165,20 @@ def _download_nlcd(paths: list[str], year: int | None) -> None:
     folder = paths[0]
     os.makedirs(folder, exist_ok=True)
     try:
-        NLCD(paths=folder, years=[year], download=True, checksum=False)
+        _fetch_nlcd(folder, year)
     except Exception as error:  # urllib, ssl, socket errors alike
         raise RuntimeError(
             f'could not download NLCD {year} from {NLCD.url.format(year)} into '
             f'{folder}: {error}. Without network, download and unzip it by hand '
             'into nlcd_paths'
         ) from error
+
+
+def _fetch_nlcd(folder: str, year: int) -> None:
+    """Download and unzip one year of NLCD with TorchGeo (network).
+
+    Args:
+        folder: download folder.
+        year: the year.
+    """
+    NLCD(paths=folder, years=[year], download=True, checksum=False)

@@ -159,6 +159,8 @@ class TileIndexDataModule(LSRDataModule):
         """
         frame = tile_index.read()
         self.tile_index = tile_index
+        #: The index as read (subclasses look up more layers in it).
+        self.index_frame = frame
         self._stages: dict[str, StageInputs] = {}
         for stage, splits in stage_splits.items():
             image = tile_index.files(frame, splits, self.image_layer)
