@@ -6,7 +6,9 @@ returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show``; close 
 """
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+import matplotlib.cm
 import matplotlib.colors
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,7 +19,19 @@ from torch import Tensor
 
 from .schemes import ClassScheme, generic_scheme
 
-__all__ = ('class_colormap', 'image_rgb', 'plot_class_maps', 'plot_prediction')
+if TYPE_CHECKING:
+    from .priors import Cooccurrence
+
+__all__ = (
+    'class_colormap',
+    'image_rgb',
+    'plot_class_maps',
+    'plot_class_scores',
+    'plot_cooccurrence',
+    'plot_prediction',
+    'plot_prior_stages',
+    'plot_probabilities',
+)
 
 
 def class_colormap(scheme: ClassScheme) -> matplotlib.colors.ListedColormap:
@@ -103,10 +117,7 @@ def plot_class_maps(
         axis.set_title(name)
     for axis in axes:
         axis.set_axis_off()
-    handles = [Patch(color=cmap(i), label=name) for i, name in enumerate(scheme.names)]
-    fig.legend(
-        handles=handles, loc='lower center', ncol=min(len(handles), 6), frameon=False
-    )
+    _class_legend(fig, scheme)
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
@@ -145,3 +156,216 @@ def plot_prediction(
     if mask is not None:
         maps['labels'] = mask
     return plot_class_maps(image, maps, scheme, title=title)
+
+
+def _array(values: Tensor | np.ndarray) -> np.ndarray:
+    """A NumPy copy of a tensor or array."""
+    return np.asarray(torch.as_tensor(values).detach().float().cpu())
+
+
+def _class_legend(fig: Figure, scheme: ClassScheme) -> None:
+    """A legend of the scheme's colours under a figure."""
+    cmap = class_colormap(scheme)
+    handles = [Patch(color=cmap(i), label=name) for i, name in enumerate(scheme.names)]
+    fig.legend(
+        handles=handles, loc='lower center', ncol=min(len(handles), 6), frameon=False
+    )
+
+
+def plot_probabilities(
+    probabilities: Tensor | np.ndarray,
+    scheme: ClassScheme,
+    *,
+    title: str | None = None,
+    panel_size: float = 2.6,
+) -> Figure:
+    """One panel per class: its probability (0 to 1), titled in the class colour.
+
+    Args:
+        probabilities: (C, H, W) probabilities (a prior, q or r).
+        scheme: class scheme of the channels.
+        title: figure title.
+        panel_size: inches per panel.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: If the channel count is not the scheme's class count.
+    """
+    array = _array(probabilities)
+    if array.ndim != 3 or array.shape[0] != scheme.num_classes:
+        raise ValueError(
+            f'expected ({scheme.num_classes}, H, W) probabilities for scheme '
+            f'{scheme.name!r}, got shape {array.shape}'
+        )
+    cmap = class_colormap(scheme)
+    fig, axes = plt.subplots(
+        1,
+        scheme.num_classes,
+        figsize=(panel_size * scheme.num_classes, panel_size + 0.5),
+        squeeze=False,
+    )
+    for index, axis in enumerate(axes[0]):
+        axis.imshow(array[index], cmap='magma', vmin=0, vmax=1, interpolation='nearest')
+        axis.set_title(scheme.names[index], color=cmap(index), fontweight='bold')
+        axis.set_axis_off()
+    scale = matplotlib.cm.ScalarMappable(
+        matplotlib.colors.Normalize(0, 1), cmap='magma'
+    )
+    fig.colorbar(scale, ax=list(axes[0]), shrink=0.8, label='probability')
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_prior_stages(
+    stages: Mapping[str, Tensor | np.ndarray],
+    scheme: ClassScheme,
+    classes: Sequence[int | str] | None = None,
+    *,
+    panel_size: float = 2.4,
+) -> Figure:
+    """How a prior is built: a row per step, its argmax and chosen class channels.
+
+    Args:
+        stages: (C, H, W) probabilities by step name, in order (e.g.
+            :meth:`~torchgeo_lsr.priors.PriorBuilder.stages`).
+        scheme: class scheme of the channels.
+        classes: classes (indices or names) whose channels are shown (default:
+            all).
+        panel_size: inches per panel.
+
+    Returns:
+        The figure.
+    """
+    picked = [scheme.resolve(c) for c in classes] if classes is not None else None
+    picked = picked if picked is not None else list(range(scheme.num_classes))
+    columns = 1 + len(picked)
+    fig, axes = plt.subplots(
+        len(stages),
+        columns,
+        figsize=(panel_size * columns, panel_size * len(stages) + 0.6),
+        squeeze=False,
+    )
+    cmap = class_colormap(scheme)
+    for row, (name, values) in zip(axes, stages.items(), strict=True):
+        array = _array(values)
+        informed = array.sum(0) > 0
+        labels = np.where(informed, array.argmax(0), scheme.num_classes)
+        row[0].imshow(
+            labels,
+            cmap=cmap,
+            vmin=-0.5,
+            vmax=scheme.num_classes + 0.5,
+            interpolation='nearest',
+        )
+        row[0].set_ylabel(name)
+        for axis, index in zip(row[1:], picked, strict=True):
+            axis.imshow(
+                array[index], cmap='magma', vmin=0, vmax=1, interpolation='nearest'
+            )
+        for axis in row:
+            axis.set_xticks([])
+            axis.set_yticks([])
+    axes[0][0].set_title('argmax')
+    for axis, index in zip(axes[0][1:], picked, strict=True):
+        axis.set_title(scheme.names[index], color=cmap(index), fontweight='bold')
+    _class_legend(fig, scheme)
+    fig.tight_layout(rect=(0, 0.5 / (panel_size * len(stages) + 0.6), 1, 1))
+    return fig
+
+
+def plot_cooccurrence(
+    cooccurrence: 'Cooccurrence',
+    coarse: ClassScheme | None = None,
+    *,
+    informative_only: bool = True,
+    annotate: bool = True,
+) -> Figure:
+    """Heat map of P(fine class | coarse code), with the class names of both.
+
+    Args:
+        cooccurrence: the matrix.
+        coarse: scheme of the coarse codes (e.g. ``get_scheme('nlcd')``) for the
+            column names (default: the codes alone).
+        informative_only: leave out the columns of codes without information.
+        annotate: write each value above 0.5 % as a percentage.
+
+    Returns:
+        The figure.
+    """
+    codes = list(cooccurrence.coarse_codes)
+    keep = [
+        i
+        for i in range(len(codes))
+        if cooccurrence.informative[i] or not informative_only
+    ]
+    matrix = cooccurrence.matrix[:, keep]
+    names = dict(zip(coarse.codes, coarse.names, strict=True)) if coarse else {}
+    labels = [
+        f'{codes[i]} {names[codes[i]]}' if codes[i] in names else str(codes[i])
+        for i in keep
+    ]
+    fine = cooccurrence.fine
+    width = max(5.0, 0.55 * len(keep) + 2.5)
+    height = max(2.5, 0.45 * fine.num_classes + 2.2)
+    fig, axis = plt.subplots(figsize=(width, height))
+    image = axis.imshow(matrix, cmap='Blues', vmin=0, vmax=1, aspect='auto')
+    axis.set_xticks(range(len(keep)), labels, rotation=60, ha='right')
+    axis.set_yticks(range(fine.num_classes), fine.names)
+    axis.set_xlabel(f'coarse code ({coarse.name})' if coarse else 'coarse code')
+    axis.set_ylabel(f'fine class ({fine.name})')
+    if annotate:
+        for (row, col), value in np.ndenumerate(matrix):
+            if value >= 0.005:
+                axis.text(
+                    col,
+                    row,
+                    f'{100 * value:.0f}',
+                    ha='center',
+                    va='center',
+                    fontsize=7,
+                    color='white' if value > 0.6 else 'black',
+                )
+    fig.colorbar(image, ax=axis, label='P(fine | coarse)')
+    axis.set_title('co-occurrence (column %)' if annotate else 'co-occurrence')
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_scores(
+    rows: Mapping[str, Mapping[str, Any]], *, metric: str = 'per_class_iou'
+) -> Figure:
+    """Grouped bars of per-class scores, one group per class and a bar per row.
+
+    Args:
+        rows: score dictionaries by row name, as ``test`` writes them
+            (``{'accuracy', 'miou', 'per_class_iou': {class name: value}}``,
+            fractions).
+        metric: the per-class entry to plot.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: If no row has ``metric``.
+    """
+    present = {name: row for name, row in rows.items() if metric in row}
+    if not present:
+        raise ValueError(f'no row has {metric!r} (rows: {sorted(rows)})')
+    classes = list(next(iter(present.values()))[metric])
+    width = 0.8 / len(present)
+    fig, axis = plt.subplots(figsize=(max(5.0, 1.2 * len(classes) + 1.5), 3.4))
+    positions = np.arange(len(classes))
+    for index, (name, row) in enumerate(present.items()):
+        values = [100 * float(row[metric].get(c, np.nan)) for c in classes]
+        summary = f' (mIoU {100 * row["miou"]:.1f})' if 'miou' in row else ''
+        axis.bar(positions + index * width, values, width, label=f'{name}{summary}')
+    axis.set_xticks(positions + width * (len(present) - 1) / 2, classes)
+    axis.set_ylabel(f'{metric.replace("_", " ")} (%)')
+    axis.set_ylim(0, 100)
+    axis.grid(axis='y', alpha=0.3)
+    axis.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1, 1))
+    fig.tight_layout()
+    return fig

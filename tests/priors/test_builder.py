@@ -121,3 +121,46 @@ def test_fusion_rules_on_arrays() -> None:
     with pytest.raises(ValueError, match='need a layer named'):
         builder(codes, {'roads': roads})
     assert dilate(roads, 3).sum() == 90
+
+
+def test_stages_show_each_step_and_end_at_the_prior() -> None:
+    scheme_names = ['Water', 'Impervious Surface', 'Soil and Barren', 'Trees', 'Grass']
+    fine = generic_scheme([10, 20, 30, 40, 70], scheme_names)
+    matrix = Cooccurrence(np.eye(5)[:, [4, 3, 0]], fine, (71, 41, 11))
+    builder = PriorBuilder(matrix, sigma=2.0, kernel_size=7, rules='enviroatlas')
+    codes = blocky_codes((40, 48), 8, [71, 41, 11], seed=3)
+    roads = np.zeros(codes.shape, np.float32)
+    roads[20, :] = 1
+    buildings = np.zeros(codes.shape, np.float32)
+    buildings[5:9, 30:36] = 1
+    zeros = np.zeros(codes.shape, np.float32)
+    layers = {
+        'roads': roads,
+        'buildings': buildings,
+        'waterways': zeros,
+        'waterbodies': zeros,
+    }
+    stages = builder.stages(codes, layers)
+    rule_names = [rule.name for rule in builder.rules.rules]  # type: ignore[union-attr]
+    assert list(stages) == [
+        'remapped',
+        'blurred',
+        *[f'+ {n}' for n in rule_names],
+        'prior',
+    ]
+    # The remapped step is each pixel's column, unblurred.
+    column = {code: i for i, code in enumerate(matrix.coarse_codes)}
+    expected = matrix.matrix[:, np.vectorize(column.get)(codes)]
+    np.testing.assert_allclose(stages['remapped'], expected)
+    # Without rules, the blurred step is the prior of a builder without rules.
+    plain, _ = PriorBuilder(matrix, sigma=2.0, kernel_size=7)(codes)
+    np.testing.assert_allclose(stages['blurred'], plain, atol=1e-6)
+    # The last rule's stage and the returned prior equal the builder's output.
+    prior, _ = builder(codes, layers)
+    np.testing.assert_array_equal(stages['prior'], prior)
+    np.testing.assert_allclose(stages[f'+ {rule_names[-1]}'], prior, atol=1e-6)
+    # The road rule raises impervious only along the road.
+    before = stages['blurred'][1]
+    after = stages[f'+ {rule_names[1]}'][1]
+    assert (after[20] > before[20] + 0.05).all()  # + 1/9, renormalised
+    np.testing.assert_allclose(after[:10, :20], before[:10, :20], atol=1e-6)

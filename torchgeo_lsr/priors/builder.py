@@ -191,6 +191,16 @@ class PriorBuilder:
         Raises:
             ValueError: On unknown codes or missing layers.
         """
+        return self._build(codes, missing, layers, None)
+
+    def _build(
+        self,
+        codes: np.ndarray,
+        missing: tuple[int, int, int, int],
+        layers: Mapping[str, np.ndarray] | None,
+        record: dict[str, np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`build_window`, optionally recording each step in ``record``."""
         self.check_codes(codes)
         halo = self.halo
         top, bottom, left, right = missing
@@ -217,6 +227,12 @@ class PriorBuilder:
         total = blurred.sum(0)
         valid = total > MIN_INFORMATION
         prior = np.divide(blurred, total, out=np.zeros_like(blurred), where=valid)
+        if record is not None:
+            remapped = self._extended[:, columns]
+            record['remapped'] = remapped[
+                :, (rows - height) // 2 : (rows - height) // 2 + height
+            ][..., (cols - width) // 2 : (cols - width) // 2 + width]
+            record['blurred'] = prior.copy()
         if self.rules is not None and self.rules.rules:
             layers = layers or {}
             shape = (codes.shape[0] + top + bottom, codes.shape[1] + left + right)
@@ -232,10 +248,46 @@ class PriorBuilder:
                 layer = np.zeros(shape, dtype=np.float32)
                 layer[inside] = np.asarray(layers[name], dtype=np.float32).ravel()
                 full[name] = layer
+            if record is not None:
+                # Each rule on top of the previous ones (renormalised, as at the end).
+                for count, rule in enumerate(self.rules.rules, start=1):
+                    partial = RuleSet(
+                        self.rules.rules[:count], self.rules.rasterisation
+                    )
+                    record[f'+ {rule.name or count}'] = apply_rules(
+                        prior, valid, partial, full, self.scheme, inside, crop=halo
+                    )
             prior = apply_rules(
                 prior, valid, self.rules, full, self.scheme, inside, crop=halo
             )
         return prior.astype(np.float32, copy=False), valid
+
+    def stages(
+        self, codes: np.ndarray, layers: Mapping[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Each step of building the prior of a whole array, for inspection.
+
+        Args:
+            codes: (H, W) coarse codes on the output grid.
+            layers: auxiliary layers of the same shape (needed by the rules).
+
+        Returns:
+            (C, H, W) arrays in order: ``'remapped'`` (the co-occurrence column of
+            each pixel's code, before the blur), ``'blurred'`` (blurred and
+            renormalised: the prior without auxiliary layers), one
+            ``'+ <rule name>'`` per fusion rule (the prior with that rule and all
+            earlier ones), and ``'prior'`` (what :meth:`__call__` returns).
+
+        Raises:
+            ValueError: On unknown codes or missing layers.
+        """
+        halo = self.halo
+        record: dict[str, np.ndarray] = {}
+        prior, _ = self._build(
+            np.asarray(codes), (halo, halo, halo, halo), layers, record
+        )
+        record['prior'] = prior
+        return record
 
     def __call__(
         self, codes: np.ndarray, layers: Mapping[str, np.ndarray] | None = None
