@@ -1,0 +1,1 @@
+"""Tests of coarse-to-fine text classification (:mod:`torchgeo_lsr.nongeo.text`)."""
