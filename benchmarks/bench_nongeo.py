@@ -18,46 +18,13 @@ runs ``--ks 1 --losses rq ce`` at more epochs than the rest of the table), and
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
-
-from torchgeo_lsr.nongeo import (
-    PartialLabelClassification,
-    PartialLabelDataModule,
-    RankedPairsClassification,
-    RankedPairsDataModule,
-)
+from torchgeo_lsr.nongeo import RankedPairsClassification, RankedPairsDataModule
+from torchgeo_lsr.nongeo.sweep import fit_and_score, negative_label_sweep
 
 LOSSES = ('ce', 'nll_union', 'qr', 'rq')
-
-
-def train(task: Any, datamodule: Any, epochs: int) -> dict[str, Any]:
-    """Fit a task, returning its accuracies and times."""
-    pl.seed_everything(0, verbose=False)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator='cpu',
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    wall, cpu = time.perf_counter(), time.process_time()
-    trainer.fit(task, datamodule=datamodule)
-    test = task.history['val_accuracy']  # validation is MNIST's test split
-    return {
-        'epochs': epochs,
-        'final_test_accuracy': test[-1],
-        'best_test_accuracy': max(test),
-        'final_train_accuracy': task.history['train_accuracy'][-1],
-        'test_accuracy_per_epoch': test,
-        'wall_seconds': time.perf_counter() - wall,
-        'cpu_seconds': time.process_time() - cpu,
-    }
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -65,21 +32,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from torchgeo_lsr.nongeo.plot import plot_accuracy_vs_k
 
-    figure, axis = plt.subplots(figsize=(5, 3.5))
-    for loss in LOSSES:
-        ks = sorted(int(k) for k in results['partial_labels'][loss])
-        accuracy = [
-            100 * results['partial_labels'][loss][str(k)]['final_test_accuracy']
-            for k in ks
-        ]
-        axis.plot(ks, accuracy, marker='o', label=loss.upper().replace('_', ' '))
-    axis.set_xlabel('negative labels per image (k)')
-    axis.set_ylabel('MNIST test accuracy (%)')
-    axis.grid(alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
+    figure = plot_accuracy_vs_k(results['partial_labels'], title='MNIST, CPU budget')
     figure.savefig(path, dpi=120)
 
 
@@ -108,36 +63,40 @@ def main() -> None:
         'partial_labels': {},
         'settings': vars(args) | {'out': str(args.out)},
     }
+
+    def save() -> None:
+        (args.out / 'results.json').write_text(json.dumps(results, indent=1))
+
+    def report(loss: str, k: int, run: Any) -> None:
+        results['partial_labels'].setdefault(loss, {})[str(k)] = run
+        print(
+            f'{loss:>9} k={k}: test {100 * run["final_test_accuracy"]:.2f}% '
+            f'(best {100 * run["best_test_accuracy"]:.2f}%), '
+            f'{run["cpu_seconds"]:.0f} s CPU, {run["wall_seconds"]:.0f} s wall',
+            flush=True,
+        )
+        save()
+
     # k = 1 first (the acceptance runs), then the ranked pairs, then the other k.
-    for index, k in enumerate(args.ks):
-        for loss in args.losses:
-            datamodule = PartialLabelDataModule('mnist', k=k, batch_size=256)
-            task = PartialLabelClassification(
-                loss=loss, lr=args.lr, lr_schedule=args.lr_schedule
-            )
-            run = train(task, datamodule, args.epochs)
-            results['partial_labels'].setdefault(loss, {})[str(k)] = run
-            print(
-                f'{loss:>9} k={k}: test {100 * run["final_test_accuracy"]:.2f}% '
-                f'(best {100 * run["best_test_accuracy"]:.2f}%), '
-                f'{run["cpu_seconds"]:.0f} s CPU, {run["wall_seconds"]:.0f} s wall',
-                flush=True,
-            )
-            (args.out / 'results.json').write_text(json.dumps(results, indent=1))
-        if index == 0 and not args.skip_ranking:
-            run = train(
-                RankedPairsClassification(lr=args.lr),
-                RankedPairsDataModule('mnist', batch_size=256),
-                args.epochs,
-            )
-            results['ranked_pairs'] = run
-            print(
-                f'ranked pairs: test {100 * run["final_test_accuracy"]:.2f}% (best '
-                f'{100 * run["best_test_accuracy"]:.2f}%), train '
-                f'{100 * run["final_train_accuracy"]:.2f}%, '
-                f'{run["cpu_seconds"]:.0f} s CPU',
-                flush=True,
-            )
+    first, rest = args.ks[:1], args.ks[1:]
+    settings = {'lr': args.lr, 'lr_schedule': args.lr_schedule, 'on_run': report}
+    negative_label_sweep(first, args.losses, args.epochs, **settings)
+    if not args.skip_ranking:
+        run = fit_and_score(
+            RankedPairsClassification(lr=args.lr),
+            RankedPairsDataModule('mnist', batch_size=256),
+            args.epochs,
+        )
+        results['ranked_pairs'] = run
+        print(
+            f'ranked pairs: test {100 * run["final_test_accuracy"]:.2f}% (best '
+            f'{100 * run["best_test_accuracy"]:.2f}%), train '
+            f'{100 * run["final_train_accuracy"]:.2f}%, '
+            f'{run["cpu_seconds"]:.0f} s CPU',
+            flush=True,
+        )
+    if rest:
+        negative_label_sweep(rest, args.losses, args.epochs, **settings)
     (args.out / 'results.json').write_text(json.dumps(results, indent=1))
     print(
         f'\nMNIST test accuracy % after {args.epochs} epochs (lr {args.lr}, '

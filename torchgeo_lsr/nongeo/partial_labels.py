@@ -171,8 +171,15 @@ class PartialLabelDataModule(InMemoryDataModule):
         self.test_size = test_size
         self.splits: dict[str, ImageSplit] = {}
 
-    def _split(self, name: Literal['train', 'test']) -> ImageSplit:
-        """Load a split once."""
+    def split(self, name: Literal['train', 'test']) -> ImageSplit:
+        """A split of the source (loaded once, cut to its size).
+
+        Args:
+            name: ``'train'`` or ``'test'``.
+
+        Returns:
+            The images, labels and class names.
+        """
         if name not in self.splits:
             size = self.train_size if name == 'train' else self.test_size
             self.splits[name] = load_images(self.source, name, self.root).head(size)
@@ -181,7 +188,7 @@ class PartialLabelDataModule(InMemoryDataModule):
     @property
     def num_classes(self) -> int:
         """Number of classes of the source."""
-        return len(self._split('train').classes)
+        return len(self.split('train').classes)
 
     def setup(self, stage: str) -> None:
         """Build the datasets of a stage.
@@ -190,7 +197,7 @@ class PartialLabelDataModule(InMemoryDataModule):
             stage: ``'fit'``, ``'validate'``, ``'test'`` or ``'predict'``.
         """
         if stage == 'fit':
-            train = self._split('train')
+            train = self.split('train')
             prior = negative_label_prior(
                 train.images,
                 train.labels,
@@ -203,7 +210,7 @@ class PartialLabelDataModule(InMemoryDataModule):
             self.train_dataset = TensorDictDataset(
                 image=train.images, prior=prior, label=train.labels
             )
-        test = self._split('test')
+        test = self.split('test')
         dataset = TensorDictDataset(image=test.images, label=test.labels)
         self.val_dataset = self.test_dataset = self.predict_dataset = dataset
 
