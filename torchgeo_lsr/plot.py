@@ -5,6 +5,7 @@ returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show``; close 
 (``plt.close(fig)``) when done.
 """
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,11 @@ def _array(values: Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(torch.as_tensor(values).detach().float().cpu())
 
 
+def _wrap(name: str, width: int = 16) -> str:
+    """A class name on lines of at most ``width`` characters, for panel titles."""
+    return '\n'.join(textwrap.wrap(name, width)) or name
+
+
 def _class_legend(fig: Figure, scheme: ClassScheme) -> None:
     """A legend of the scheme's colours under a figure."""
     cmap = class_colormap(scheme)
@@ -208,7 +214,7 @@ def plot_probabilities(
     )
     for index, axis in enumerate(axes[0]):
         axis.imshow(array[index], cmap='magma', vmin=0, vmax=1, interpolation='nearest')
-        axis.set_title(scheme.names[index], color=cmap(index), fontweight='bold')
+        axis.set_title(_wrap(scheme.names[index]), color=cmap(index), fontweight='bold')
         axis.set_axis_off()
     scale = matplotlib.cm.ScalarMappable(
         matplotlib.colors.Normalize(0, 1), cmap='magma'
@@ -270,7 +276,7 @@ def plot_prior_stages(
             axis.set_yticks([])
     axes[0][0].set_title('argmax')
     for axis, index in zip(axes[0][1:], picked, strict=True):
-        axis.set_title(scheme.names[index], color=cmap(index), fontweight='bold')
+        axis.set_title(_wrap(scheme.names[index]), color=cmap(index), fontweight='bold')
     _class_legend(fig, scheme)
     fig.tight_layout(rect=(0, 0.5 / (panel_size * len(stages) + 0.6), 1, 1))
     return fig
@@ -282,6 +288,7 @@ def plot_cooccurrence(
     *,
     informative_only: bool = True,
     annotate: bool = True,
+    title: str | None = None,
 ) -> Figure:
     """Heat map of P(fine class | coarse code), with the class names of both.
 
@@ -291,6 +298,7 @@ def plot_cooccurrence(
             column names (default: the codes alone).
         informative_only: leave out the columns of codes without information.
         annotate: write each value above 0.5 % as a percentage.
+        title: axes title (default: says what the numbers are).
 
     Returns:
         The figure.
@@ -329,7 +337,8 @@ def plot_cooccurrence(
                     color='white' if value > 0.6 else 'black',
                 )
     fig.colorbar(image, ax=axis, label='P(fine | coarse)')
-    axis.set_title('co-occurrence (column %)' if annotate else 'co-occurrence')
+    default = 'co-occurrence (column %)' if annotate else 'co-occurrence'
+    axis.set_title(title or default)
     fig.tight_layout()
     return fig
 

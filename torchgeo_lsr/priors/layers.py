@@ -8,7 +8,7 @@ window to 0/1, optionally widened by a square dilation).
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import rasterio
@@ -184,6 +184,22 @@ class LayerSource:
             self._vrt.close()
         if self._raster is not None:
             self._raster.close()
+
+    def __enter__(self) -> Self:
+        """Use the layer as a context that closes it.
+
+        Returns:
+            The layer.
+        """
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the layer.
+
+        Args:
+            exc_info: the exception, if any (not suppressed).
+        """
+        self.close()
 
 
 def _box(bounds: tuple[float, float, float, float]) -> Any:

@@ -1,0 +1,127 @@
+"""Every notebook runs top to bottom with small settings, offline, in a Jupyter kernel.
+
+The tagged ``parameters`` cell of each notebook is followed by a cell with the small
+settings of its :class:`Case` (as papermill does), and the notebook by a cell of
+checks on what it made. Stored notebooks must stay stripped of outputs.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).parents[1] / 'notebooks'
+
+
+@dataclass(frozen=True)
+class Case:
+    """How a notebook is run in the tests."""
+
+    small: dict[str, Any]  # settings replacing the defaults (WORK: a temporary folder)
+    figures: int  # figures it shows, at least
+    checks: str  # code run in its kernel after the last cell
+
+
+CASES: dict[str, Case] = {
+    '01_quickstart': Case(
+        small={
+            'SCENE_SIZE': 128,
+            'MAX_STEPS': 2,
+            'BATCH_SIZE': 2,
+            'PATCH_SIZE': 48,
+            'EVAL_PATCH_SIZE': 64,
+            'NUM_FILTERS': 4,
+            'ACCELERATOR': 'cpu',
+        },
+        figures=4,
+        checks="""
+assert set(results) >= {'q', 'r', 'prior_argmax'}
+assert 0 <= results['r']['accuracy'] <= 1
+with rasterio.open(paths['map']) as src:
+    assert src.colormap(1)[0][:3] != (0, 0, 0)
+    assert src.count == 1 and src.crs is not None
+assert r_map.shape == (SCENE_SIZE, SCENE_SIZE)
+""",
+    ),
+    '02_priors': Case(
+        small={'SCENE_SIZE': 160, 'CROP': 96, 'SIGMA': 5.0, 'KERNEL_SIZE': 21},
+        figures=8,
+        checks="""
+assert list(stages)[:2] == ['remapped', 'blurred'] and list(stages)[-1] == 'prior'
+assert len(stages) == 3 + len(rules.rules)
+np.testing.assert_allclose(stages['prior'].sum(0), 1, atol=1e-5)
+assert set(rows_scores) == set(stages) - {'prior'}
+assert prior_path.exists()
+# Inside the crop, away from its reflected edges, the whole-raster prior agrees.
+np.testing.assert_allclose(whole[inner], stages['prior'][inner], atol=1e-5)
+""",
+    ),
+}
+
+
+def notebook_names() -> list[str]:
+    return sorted(path.stem for path in NOTEBOOKS.glob('*.ipynb'))
+
+
+def parameter_source(values: dict[str, Any]) -> str:
+    lines = []
+    for name, value in values.items():
+        text = f'Path({str(value)!r})' if isinstance(value, Path) else repr(value)
+        lines.append(f'{name} = {text}')
+    return '\n'.join(lines)
+
+
+def test_every_notebook_has_a_case() -> None:
+    names = notebook_names()
+    assert names, f'no notebooks in {NOTEBOOKS}'
+    assert sorted(CASES) == names
+
+
+@pytest.mark.parametrize('name', notebook_names())
+def test_notebook_is_stored_stripped(name: str) -> None:
+    path = NOTEBOOKS / f'{name}.ipynb'
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    assert path.stat().st_size < 50_000
+    code = [cell for cell in notebook.cells if cell.cell_type == 'code']
+    assert all(not cell.outputs and cell.execution_count is None for cell in code)
+    tagged = [cell for cell in code if 'parameters' in cell.metadata.get('tags', [])]
+    assert len(tagged) == 1, 'one cell tagged "parameters"'
+    assert 'WORK = ' in tagged[0].source
+    for setting in CASES[name].small:
+        assert f'\n{setting} = ' in f'\n{tagged[0].source}', setting
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', notebook_names())
+def test_notebook_runs_top_to_bottom(name: str, tmp_path: Path) -> None:
+    case = CASES[name]
+    notebook = nbformat.read(NOTEBOOKS / f'{name}.ipynb', as_version=4)
+    index = next(
+        i
+        for i, cell in enumerate(notebook.cells)
+        if 'parameters' in cell.metadata.get('tags', [])
+    )
+    values = {'WORK': tmp_path / 'work', **case.small}
+    notebook.cells.insert(
+        index + 1, nbformat.v4.new_code_cell(parameter_source(values))
+    )
+    notebook.cells.append(nbformat.v4.new_code_cell(case.checks))
+    client = NotebookClient(
+        notebook,
+        kernel_name='python3',
+        timeout=900,
+        resources={'metadata': {'path': str(NOTEBOOKS)}},
+    )
+    client.execute()
+    outputs = [output for cell in notebook.cells for output in cell.get('outputs', [])]
+    errors = [output for output in outputs if output.get('output_type') == 'error']
+    assert not errors, json.dumps(errors)[:2000]
+    figures = [output for output in outputs if 'image/png' in output.get('data', {})]
+    assert len(figures) >= case.figures
+    # Everything was written under WORK, nothing beside the notebooks.
+    assert not (NOTEBOOKS / 'outputs').exists()
