@@ -365,14 +365,19 @@ def plot_class_scores(
         raise ValueError(f'no row has {metric!r} (rows: {sorted(rows)})')
     classes = list(next(iter(present.values()))[metric])
     width = 0.8 / len(present)
-    fig, axis = plt.subplots(figsize=(max(5.0, 1.2 * len(classes) + 1.5), 3.4))
+    fig, axis = plt.subplots(figsize=(max(6.0, 1.4 * len(classes) + 2.5), 3.4))
     positions = np.arange(len(classes))
     for index, (name, row) in enumerate(present.items()):
         values = [100 * float(row[metric].get(c, np.nan)) for c in classes]
         summary = f' (mIoU {100 * row["miou"]:.1f})' if 'miou' in row else ''
         axis.bar(positions + index * width, values, width, label=f'{name}{summary}')
-    axis.set_xticks(positions + width * (len(present) - 1) / 2, classes)
-    axis.set_ylabel(f'{metric.replace("_", " ")} (%)')
+    axis.set_xticks(
+        positions + width * (len(present) - 1) / 2,
+        [_wrap(str(c), 12) for c in classes],
+        fontsize=8,
+    )
+    label = 'IoU' if metric == 'per_class_iou' else metric.replace('_', ' ')
+    axis.set_ylabel(f'{label} (%)')
     axis.set_ylim(0, 100)
     axis.grid(axis='y', alpha=0.3)
     axis.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1, 1))
