@@ -30,12 +30,16 @@ def test_accuracy_vs_k_from_fractions_and_run_results() -> None:
     assert [line.get_label() for line in lines] == ['CE', 'RQ']
     assert list(lines[0].get_xdata()) == [1, 9]
     assert list(lines[1].get_ydata()) == pytest.approx([96.0, 98.0])
+    # The top axis gives the label information of each plotted k in bits.
+    top = axis.child_axes[0]
+    assert [t.get_text() for t in top.get_xticklabels()] == ['0.15', '3.3']
     with pytest.raises(ValueError, match='no results'):
         plot_accuracy_vs_k({})
 
 
 def test_learning_curves() -> None:
-    fig = plot_learning_curves({'rq': [0.5, 0.9], 'ce': [0.4, 0.8, 0.85]})
+    fig = plot_learning_curves({'rq': [0.5, 0.9], 'ce': [0.4, 0.8, 0.85]}, title='k = 1')
+    assert fig.axes[0].get_title() == 'k = 1'
     lines = fig.axes[0].get_lines()
     assert list(lines[1].get_xdata()) == [1, 2, 3]
     assert list(lines[0].get_ydata()) == pytest.approx([50, 90])

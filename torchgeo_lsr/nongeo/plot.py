@@ -85,6 +85,12 @@ def plot_accuracy_vs_k(
         return np.asarray(num_classes * (1 - 2.0 ** -np.asarray(information, float)))
 
     top = axis.secondary_xaxis('top', functions=(bits, negatives))
+    # Bits at the plotted k (the scale is far from linear near k = C - 1).
+    shown = sorted(k for k in every_k if k < num_classes)
+    top.set_xticks(
+        [float(np.asarray(bits(np.asarray(k)))) for k in shown],
+        [f'{float(np.asarray(bits(np.asarray(k)))):.2g}' for k in shown],
+    )
     top.set_xlabel('label information (bits)')
     if title:
         axis.set_title(title, fontsize=10)
@@ -93,13 +99,17 @@ def plot_accuracy_vs_k(
 
 
 def plot_learning_curves(
-    curves: Mapping[str, Sequence[float]], *, ylabel: str = 'test accuracy (%)'
+    curves: Mapping[str, Sequence[float]],
+    *,
+    ylabel: str = 'test accuracy (%)',
+    title: str | None = None,
 ) -> Figure:
     """Accuracy per epoch, a line per run.
 
     Args:
         curves: fractions per epoch by run name.
         ylabel: the y axis label.
+        title: axes title.
 
     Returns:
         The figure.
@@ -112,6 +122,8 @@ def plot_learning_curves(
     axis.set_ylabel(ylabel)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
+    if title:
+        axis.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
