@@ -38,7 +38,9 @@ def test_accuracy_vs_k_from_fractions_and_run_results() -> None:
 
 
 def test_learning_curves() -> None:
-    fig = plot_learning_curves({'rq': [0.5, 0.9], 'ce': [0.4, 0.8, 0.85]}, title='k = 1')
+    fig = plot_learning_curves(
+        {'rq': [0.5, 0.9], 'ce': [0.4, 0.8, 0.85]}, title='k = 1'
+    )
     assert fig.axes[0].get_title() == 'k = 1'
     lines = fig.axes[0].get_lines()
     assert list(lines[1].get_xdata()) == [1, 2, 3]
