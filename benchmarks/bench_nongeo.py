@@ -23,6 +23,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
+
 from torchgeo_lsr.nongeo import RankedPairsClassification, RankedPairsDataModule
 from torchgeo_lsr.nongeo.sweep import fit_and_score, negative_label_sweep
 
@@ -98,6 +100,7 @@ def main() -> None:
     settings = {'lr': args.lr, 'lr_schedule': args.lr_schedule, 'on_run': report}
     negative_label_sweep(first, args.losses, args.epochs, **settings)
     if not args.skip_ranking:
+        pl.seed_everything(0, verbose=False)
         run = fit_and_score(
             RankedPairsClassification(lr=args.lr),
             RankedPairsDataModule('mnist', batch_size=256),

@@ -49,7 +49,8 @@ def fit_and_score(
         task: the task (a :class:`~torchgeo_lsr.nongeo.PriorClassification`).
         datamodule: its data module.
         epochs: training epochs.
-        seed: seed of the run.
+        seed: seed of the training run (data order, dropout); the network's
+            initialisation follows the seed set before the task was built.
         progress: show Lightning's progress bar.
         accelerator: Lightning accelerator.
 
@@ -147,6 +148,8 @@ def negative_label_sweep(
         )
         split = datamodule.split('train')
         for loss in losses:
+            # Seed before the task builds its network: every loss starts alike.
+            pl.seed_everything(seed, verbose=False)
             task = PartialLabelClassification(
                 in_channels=split.images.shape[1],
                 image_size=split.images.shape[-1],
