@@ -1,12 +1,63 @@
-"""Fixtures shared by the task, CLI and export tests: tiny generated scenes."""
+"""Fixtures shared by the tests: no network, and tiny generated scenes."""
 
+import ipaddress
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from torchgeo_lsr.datasets import make_scene
 from torchgeo_lsr.priors import estimate_cooccurrence
+
+
+def _is_local(host: object) -> bool:
+    """Whether a socket address's host is this machine (loopback or a name for it)."""
+    if not isinstance(host, str):
+        return True  # AF_UNIX paths and other local families
+    if host in ('localhost', ''):
+        return True
+    try:
+        return ipaddress.ip_address(host.split('%')[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse every connection and name lookup beyond this machine.
+
+    CI has no network: a test that would reach it fails here with a clear message
+    instead of hanging or passing by luck. Loopback stays open (Jupyter kernels,
+    DDP's gloo rendezvous).
+    """
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+    lookup = socket.getaddrinfo
+
+    def refuse(address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else address
+        if not _is_local(host):
+            raise OSError(f'tests must not reach the network (tried {address!r})')
+
+    def guarded_connect(self: socket.socket, address: Any) -> None:
+        refuse(address)
+        connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> int:
+        refuse(address)
+        return connect_ex(self, address)
+
+    def guarded_lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is not None and not _is_local(
+            host.decode() if isinstance(host, bytes) else host
+        ):
+            raise OSError(f'tests must not reach the network (looked up {host!r})')
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, 'connect', guarded_connect)
+    monkeypatch.setattr(socket.socket, 'connect_ex', guarded_connect_ex)
+    monkeypatch.setattr(socket, 'getaddrinfo', guarded_lookup)
 
 
 @dataclass(frozen=True)
