@@ -220,6 +220,7 @@ def test_notebook_runs_top_to_bottom(name: str, tmp_path: Path) -> None:
         timeout=900,
         resources={'metadata': {'path': str(NOTEBOOKS)}},
     )
+    before = set(NOTEBOOKS.rglob('*'))
     client.execute()
     outputs = [output for cell in notebook.cells for output in cell.get('outputs', [])]
     errors = [output for output in outputs if output.get('output_type') == 'error']
@@ -227,4 +228,4 @@ def test_notebook_runs_top_to_bottom(name: str, tmp_path: Path) -> None:
     figures = [output for output in outputs if 'image/png' in output.get('data', {})]
     assert len(figures) >= case.figures
     # Everything was written under WORK, nothing beside the notebooks.
-    assert not (NOTEBOOKS / 'outputs').exists()
+    assert set(NOTEBOOKS.rglob('*')) == before

@@ -61,5 +61,7 @@ def test_confusions_pick_doubling_steps() -> None:
     assert titles[-1].endswith('100%')
     chosen = plot_confusions(confusions, steps=[15, 1000], class_names=['a', 'b', 'c'])
     assert [a.get_title() for a in chosen.axes if a.get_title()] == ['step 20: 75%']
+    # A record at step 0 still gives a finite doubling sequence.
+    assert plot_confusions([(0, eye), (1, eye), (2, eye)]).axes
     with pytest.raises(ValueError, match='no confusion matrices'):
         plot_confusions([])

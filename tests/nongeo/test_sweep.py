@@ -24,7 +24,17 @@ def test_fit_and_score_records_every_epoch() -> None:
         fit_and_score(task, datamodule, 0)
 
 
-def test_sweep_over_k_and_losses() -> None:
+def test_sweep_over_k_and_losses(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchgeo_lsr.nongeo.partial_labels as module
+
+    reads: list[str] = []
+    load = module.load_images
+
+    def counted(source: str, split: str, root: str | None = None) -> object:
+        reads.append(split)
+        return load(source, split, root)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, 'load_images', counted)
     seen: list[tuple[str, int]] = []
     results = negative_label_sweep(
         [1, 9],
@@ -36,6 +46,7 @@ def test_sweep_over_k_and_losses() -> None:
         on_run=lambda loss, k, run: seen.append((loss, k)),
     )
     assert seen == [('ce', 1), ('rq', 1), ('ce', 9), ('rq', 9)]
+    assert sorted(reads) == ['test', 'train']  # once, for every k
     assert set(results) == {'ce', 'rq'}
     assert set(results['rq']) == {1, 9}
     # With full labels (k = 9) RQ is cross-entropy: the same run, to rounding.

@@ -158,7 +158,7 @@ def plot_confusions(
         raise ValueError('no confusion matrices recorded (confusion_every_n_steps=0?)')
     recorded = [step for step, _ in confusions]
     if steps is None:
-        steps, step = [], recorded[0]
+        steps, step = [], max(recorded[0], 1)
         while step <= recorded[-1]:
             steps.append(step)
             step *= 2

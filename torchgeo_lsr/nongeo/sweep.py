@@ -136,6 +136,7 @@ def negative_label_sweep(
     if not ks or not losses:
         raise ValueError('give at least one k and one loss')
     results: dict[str, dict[int, RunResult]] = {}
+    loaded: dict[str, Any] = {}
     for k in ks:
         datamodule = PartialLabelDataModule(
             source,
@@ -146,7 +147,11 @@ def negative_label_sweep(
             test_size=test_size,
             batch_size=batch_size,
         )
+        # The images are the same for every k: read them once.
+        datamodule.splits.update(loaded)
         split = datamodule.split('train')
+        datamodule.split('test')
+        loaded = dict(datamodule.splits)
         for loss in losses:
             # Seed before the task builds its network: every loss starts alike.
             pl.seed_everything(seed, verbose=False)
