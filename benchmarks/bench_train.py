@@ -48,7 +48,7 @@ def step_function(
 
     def step() -> None:
         optimiser.zero_grad()
-        task._loss(task._outputs(data)).backward()
+        task._loss(task.outputs(data)).backward()
         optimiser.step()
 
     return step
@@ -58,7 +58,7 @@ def loss_function(data: dict[str, torch.Tensor], context: int) -> Callable[[], N
     """Forward + backward of the QR loss alone, on the network's output."""
     task = LSRSegmentation(num_filters=4, border=context)
     with torch.no_grad():
-        outputs = task._outputs(data)
+        outputs = task.outputs(data)
     log_q = outputs['log_q'].detach().requires_grad_()
 
     def run() -> None:

@@ -58,7 +58,7 @@ def whole_tile(
     sample = dm.predict_dataset[x.start : x.start + size, y.stop - size : y.stop]
     task.eval()
     with torch.no_grad():
-        return task._outputs(
+        return task.outputs(
             {k: v[None] for k, v in sample.items() if isinstance(v, torch.Tensor)}
         )
 
@@ -314,7 +314,7 @@ def test_region_map_across_tiles(
     sample = dm.predict_dataset[left - 1 : left + 200, top - 130 : top + 1]
     task.eval()
     with torch.no_grad():
-        reference = task._outputs(
+        reference = task.outputs(
             {k: v[None] for k, v in sample.items() if isinstance(v, torch.Tensor)}
         )
     q = reference['log_q'][0].exp().numpy()
@@ -348,7 +348,7 @@ def test_region_map_across_tiles(
     assert (classes[~inside] == MAP_NODATA).all()
     assert (classes[inside] != MAP_NODATA).all()
     with torch.no_grad():
-        reference = task._outputs(
+        reference = task.outputs(
             {k: v[None] for k, v in sample.items() if isinstance(v, torch.Tensor)}
         )
     mask = reference['valid'] & torch.from_numpy(inside)[None]

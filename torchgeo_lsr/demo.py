@@ -254,8 +254,8 @@ def _figure(out: Path, common: list[str], checkpoint: Path) -> Path:
         for model in (qr, naive):
             model.eval()
             model._data_context = datamodule.context
-        qr_out = qr._outputs(batch)
-        naive_out = naive._outputs(batch)
+        qr_out = qr.outputs(batch)
+        naive_out = naive.outputs(batch)
     maps['prior (argmax)'] = qr_out['prior'][0].argmax(0)
     maps['hard naive q'] = naive_out['log_q'][0].argmax(0)
     maps['QR q'] = qr_out['log_q'][0].argmax(0)

@@ -494,7 +494,7 @@ def export_tile(
             if number + 1 < len(blocks):
                 upcoming = reader.submit(_sample, dataset, grid, blocks[number + 1])
             window = rasterio.windows.Window(block[1], block[0], block[3], block[2])
-            outputs = task._outputs(_batch(sample, device))
+            outputs = task.outputs(_batch(sample, device))
             log_q = outputs['log_q'][0]
             prior = outputs['prior'][0]
             inside = grid.valid_mask(outputs['tile'][0], block[0], block[1])

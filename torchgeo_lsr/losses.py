@@ -39,10 +39,12 @@ from ._fused import ImpliedPosteriorLoss, Kind, prior_problems
 __all__ = (
     'CELoss',
     'Denominator',
+    'LossName',
     'NLLUnionLoss',
     'QRForm',
     'QRLoss',
     'RQLoss',
+    'build_loss',
     'ce_loss',
     'class_mass',
     'implied_posterior',
@@ -59,6 +61,10 @@ QRForm = Literal['kl', 'free_energy']
 Denominator = Literal['batch', 'ema']
 
 DEFAULT_EPS = 1e-9
+
+#: Losses on priors: :class:`QRLoss`, :class:`RQLoss`, :class:`CELoss`,
+#: :class:`NLLUnionLoss`.
+LossName = Literal['qr', 'rq', 'ce', 'nll_union']
 
 
 @dataclass(frozen=True)
@@ -823,3 +829,44 @@ class RQLoss(_ImpliedPosteriorLoss):
 
     def _compute(self, log_q: Tensor, prior: Tensor, mask: Tensor | None) -> Tensor:
         return self._loss('rq', log_q, prior, mask)
+
+
+def build_loss(
+    name: LossName,
+    *,
+    qr_form: QRForm = 'kl',
+    denominator: Denominator = 'batch',
+    momentum: float = 0.9,
+    eps: float = DEFAULT_EPS,
+    distributed: bool | None = None,
+) -> nn.Module:
+    """The loss module of a loss name: the one loss factory of every task.
+
+    Args:
+        name: ``'qr'``, ``'rq'``, ``'ce'`` or ``'nll_union'``.
+        qr_form: ``'kl'`` or ``'free_energy'`` (QR only).
+        denominator: ``'batch'`` or ``'ema'`` class totals (QR and RQ only).
+        momentum: weight of the running totals for ``'ema'``.
+        eps: floor for the normalised prior before its log.
+        distributed: reduce over all processes (None: automatic).
+
+    Returns:
+        The loss module, called as ``loss(log_q, prior, mask=None)``.
+
+    Raises:
+        ValueError: For an unknown name.
+    """
+    common: dict[str, Any] = {'eps': eps, 'distributed': distributed}
+    implied: dict[str, Any] = {'denominator': denominator, 'momentum': momentum}
+    match name:
+        case 'qr':
+            return QRLoss(qr_form, **implied, **common)
+        case 'rq':
+            return RQLoss(**implied, **common)
+        case 'ce':
+            return CELoss(**common)
+        case 'nll_union':
+            return NLLUnionLoss(**common)
+    raise ValueError(
+        f"unknown loss {name!r}: choose from 'qr', 'rq', 'ce', 'nll_union'"
+    )

@@ -53,7 +53,7 @@ def datamodule(scene: TinyScene, **kwargs: Any) -> LSRDataModule:
 
 def test_outputs_crop_the_border_and_ignore_invalid_pixels() -> None:
     model = task(border=3)
-    out = model._outputs(batch())
+    out = model.outputs(batch())
     assert out['log_q'].shape == (2, 5, 14, 14)
     assert out['prior'].shape == (2, 5, 14, 14)
     assert out['tile'].shape == (2, 14, 14)
@@ -61,7 +61,7 @@ def test_outputs_crop_the_border_and_ignore_invalid_pixels() -> None:
     assert out['valid'].all()
     raw = batch()
     raw['valid'][1, 5, 5] = False
-    out = model._outputs(raw)
+    out = model.outputs(raw)
     assert out['target'][1, 2, 2] == 5
 
 
@@ -85,19 +85,19 @@ def test_prior_smoothing() -> None:
 def test_losses_of_each_method() -> None:
     data = batch()
     model = task(border=0)
-    out = model._outputs(data)
+    out = model.outputs(data)
     expected = QRLoss('free_energy')(out['log_q'], out['prior'], mask=out['valid'])
     torch.testing.assert_close(model._loss(out), expected)
 
     naive = task(method='hard_naive', border=0)
-    out = naive._outputs(data)
+    out = naive.outputs(data)
     target = torch.where(out['valid'], out['prior'].argmax(1), 5)
     torch.testing.assert_close(
         naive._loss(out), F.nll_loss(out['log_q'], target, ignore_index=5)
     )
 
     hr = task(method='hr', border=0)
-    out = hr._outputs(data)
+    out = hr.outputs(data)
     torch.testing.assert_close(
         hr._loss(out), F.nll_loss(out['log_q'], out['target'], ignore_index=5)
     )
@@ -112,9 +112,9 @@ def test_hr_aux_sees_the_prior() -> None:
     first = next(model.model.network.parameters())
     assert first.shape[1] == 4 + 5
     data = batch()
-    out = model._outputs(data)
+    out = model.outputs(data)
     changed = dict(data, prior=data['prior'].roll(1, dims=1))
-    assert not torch.allclose(out['log_q'], model._outputs(changed)['log_q'])
+    assert not torch.allclose(out['log_q'], model.outputs(changed)['log_q'])
 
 
 def test_prior_argmax_has_no_network() -> None:
@@ -122,13 +122,13 @@ def test_prior_argmax_has_no_network() -> None:
     assert model.model is None
     assert model.configure_optimizers() is None
     assert model.training_step(batch(), 0) is None
-    out = model._outputs(batch())
+    out = model.outputs(batch())
     torch.testing.assert_close(out['log_q'].exp(), out['prior'])
 
 
 def test_warmup_uses_cross_entropy_first() -> None:
     model = task(warmup_steps=10, border=0)
-    out = model._outputs(batch())
+    out = model.outputs(batch())
     ce = CELoss()(out['log_q'], out['prior'], mask=out['valid'])
     torch.testing.assert_close(model._loss(out), ce)
     model.eval()  # warm-up is for training only
@@ -137,11 +137,11 @@ def test_warmup_uses_cross_entropy_first() -> None:
 
 def test_mismatches_are_named() -> None:
     with pytest.raises(ValueError, match='3 bands but the model has in_channels=4'):
-        task()._outputs(batch(bands=3))
+        task().outputs(batch(bands=3))
     with pytest.raises(ValueError, match='prior has 4 classes but the model has'):
-        task()._outputs(batch(classes=4))
+        task().outputs(batch(classes=4))
     with pytest.raises(ValueError, match='too small to crop a border'):
-        task(border=10)._outputs(batch())
+        task(border=10).outputs(batch())
     with pytest.raises(ValueError, match='unknown method'):
         task(method='magic')
     with pytest.raises(ValueError, match='2 class names for 5 classes'):
@@ -218,7 +218,7 @@ def test_whole_tile_posterior_equals_the_reference(one_tile_scene: TinyScene) ->
     whole = dm.test_dataset[x.start : x.start + size, y.stop - size : y.stop]
     assert whole['image'].shape[-1] == size + 2 * dm.context
     with torch.no_grad():
-        out = model._outputs({k: v[None] for k, v in whole.items() if k != 'crs'})
+        out = model.outputs({k: v[None] for k, v in whole.items() if k != 'crs'})
     log_q, prior, valid = out['log_q'], out['prior'], out['valid']
     assert log_q.shape[-1] == size
     log_r = implied_posterior(log_q, prior, mask=valid)

@@ -434,7 +434,7 @@ class LSRSegmentation(BaseTask):
             ]
         return log_q
 
-    def _outputs(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+    def outputs(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Run the network on a batch and crop the border from everything.
 
         Args:
@@ -497,7 +497,7 @@ class LSRSegmentation(BaseTask):
         """The training objective of ``method`` on cropped outputs.
 
         Args:
-            outputs: from :meth:`_outputs`.
+            outputs: from :meth:`outputs`.
 
         Returns:
             The loss (0 for ``'prior_argmax'``).
@@ -534,7 +534,7 @@ class LSRSegmentation(BaseTask):
         """The implied posterior ``log r`` (no gradient).
 
         Args:
-            outputs: from :meth:`_outputs`.
+            outputs: from :meth:`outputs`.
             totals: class totals from the batch or from each pixel's whole tile
                 (needs :meth:`on_test_epoch_start`'s first pass).
 
@@ -572,7 +572,7 @@ class LSRSegmentation(BaseTask):
         """
         if self.model is None:
             return None
-        outputs = self._outputs(batch)
+        outputs = self.outputs(batch)
         loss = self._loss(outputs)
         self.log('train_loss', loss, batch_size=outputs['log_q'].shape[0])
         return loss
@@ -588,7 +588,7 @@ class LSRSegmentation(BaseTask):
         Returns:
             The loss.
         """
-        outputs = self._outputs(batch)
+        outputs = self.outputs(batch)
         loss = self._loss(outputs)
         self.log(f'{split}_loss', loss, batch_size=outputs['log_q'].shape[0])
         if 'target' in outputs:
@@ -648,7 +648,7 @@ class LSRSegmentation(BaseTask):
             ``q`` and ``r`` (B, C, h, w) probabilities of the cropped samples,
             ``valid``, and the samples' ``bounds`` / ``transform``.
         """
-        outputs = self._outputs(batch)
+        outputs = self.outputs(batch)
         return {
             'q': outputs['log_q'].exp(),
             'r': self._log_r(outputs).exp(),
@@ -725,7 +725,7 @@ class LSRSegmentation(BaseTask):
                     batch = self._to_device(batch)
                     if 'tile' not in batch:
                         return
-                    sums = self._add_tile_mass(self._outputs(batch), sums)
+                    sums = self._add_tile_mass(self.outputs(batch), sums)
         self.train(was_training)
         if sums is None:
             return
@@ -755,7 +755,7 @@ class LSRSegmentation(BaseTask):
         """Add a batch's q to the per-tile class totals.
 
         Args:
-            outputs: from :meth:`_outputs`.
+            outputs: from :meth:`outputs`.
             sums: (tiles, C) totals so far, or None.
 
         Returns:
