@@ -51,7 +51,8 @@ def test_block_halo_read_and_cut(halo: int) -> None:
         ]
         inner = full[top : full.shape[0] - bottom, left : full.shape[1] - right]
         np.testing.assert_array_equal(inner, array)
-        assert (full[:top] == -1).all() and (full[full.shape[0] - bottom :] == -1).all()
+        assert (full[:top] == -1).all()
+        assert (full[full.shape[0] - bottom :] == -1).all()
         rows, cols = block.inner
         np.testing.assert_array_equal(
             array[rows, cols],
@@ -83,7 +84,8 @@ def test_sample_windows() -> None:
     assert len(windows) >= 100_000 // 128**2
     for window in windows:
         assert window.width == window.height == 128
-        assert 0 <= window.row_off <= 2000 - 128 and 0 <= window.col_off <= 1000 - 128
+        assert 0 <= window.row_off <= 2000 - 128
+        assert 0 <= window.col_off <= 1000 - 128
 
 
 def test_check_overlap_same_crs() -> None:
@@ -108,7 +110,8 @@ def test_check_overlap_same_crs() -> None:
             plural=True,
         )
     message = str(e.value)
-    assert '(0.0, 0.0, 10.0, 10.0)' in message and 'EPSG:32617' in message
+    assert '(0.0, 0.0, 10.0, 10.0)' in message
+    assert 'EPSG:32617' in message
 
 
 def test_check_overlap_other_crs_and_geometries() -> None:
@@ -131,7 +134,8 @@ def test_check_overlap_other_crs_and_geometries() -> None:
             first_crs=mercator,
             second_crs=WGS84,
         )
-    assert 'EPSG:4326' in str(e.value) and 'EPSG:3857' in str(e.value)
+    assert 'EPSG:4326' in str(e.value)
+    assert 'EPSG:3857' in str(e.value)
     with pytest.raises(ValueError, match='has no CRS'):
         check_overlap(
             (0, 0, 1, 1), (0, 0, 1, 1), first_name='a', second_name='b', first_crs=None
@@ -140,13 +144,14 @@ def test_check_overlap_other_crs_and_geometries() -> None:
 
 def test_region_geometry_box() -> None:
     assert region_geometry([0, 1, 2, 3], UTM).bounds == (0, 1, 2, 3)
-    with pytest.raises(ValueError, match='four increasing numbers|xmin, ymin'):
+    with pytest.raises(ValueError, match='xmin, ymin, xmax, ymax'):
         region_geometry([2, 1, 0, 3], UTM)
 
 
 def test_profile_and_names() -> None:
     profile = geotiff_profile(UTM, Affine.identity(), 5, 4, 3, 'uint8', nodata=0)
-    assert profile['interleave'] == 'pixel' and profile['nodata'] == 0
+    assert profile['interleave'] == 'pixel'
+    assert profile['nodata'] == 0
     assert geotiff_profile(UTM, Affine.identity(), 5, 4, 1, 'uint8')['interleave'] == (
         'band'
     )
