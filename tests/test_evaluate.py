@@ -90,8 +90,9 @@ def test_bad_input(
 ) -> None:
     map_path, _, _, labels = rasters
     far = write_geotiff(tmp_path / 'far.tif', labels, x=900_000.0)
-    with pytest.raises(ValueError, match='do not overlap'):
+    with pytest.raises(ValueError, match='do not overlap') as error:
         evaluate_maps([(map_path, far)], 'enviroatlas')
+    assert f'the labels {far} do not overlap the map {map_path}' in str(error.value)
     with pytest.raises(FileNotFoundError):
         evaluate_maps([(map_path, tmp_path / 'missing.tif')], 'enviroatlas')
 

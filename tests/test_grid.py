@@ -11,7 +11,6 @@ from torchgeo_lsr.grid import (
     geotiff_profile,
     halo_window,
     iter_blocks,
-    region_geometry,
     sample_windows,
     window_bounds,
 )
@@ -140,12 +139,6 @@ def test_check_overlap_other_crs_and_geometries() -> None:
         check_overlap(
             (0, 0, 1, 1), (0, 0, 1, 1), first_name='a', second_name='b', first_crs=None
         )
-
-
-def test_region_geometry_box() -> None:
-    assert region_geometry([0, 1, 2, 3], UTM).bounds == (0, 1, 2, 3)
-    with pytest.raises(ValueError, match='xmin, ymin, xmax, ymax'):
-        region_geometry([2, 1, 0, 3], UTM)
 
 
 def test_profile_and_names() -> None:

@@ -7,33 +7,23 @@ both are turned into class indices of one scheme; the scores come from
 label is a class of the scheme and the map has a value there (not its nodata).
 """
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import rasterio
-import rasterio.windows
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
+from .grid import check_overlap, iter_blocks
 from .metrics import confusion_matrix, segmentation_scores
 from .schemes import ClassScheme, get_scheme
 
 __all__ = ('evaluate_maps',)
 
 PathLike = str | os.PathLike[str]
-
-
-def _windows(height: int, width: int, size: int) -> list[rasterio.windows.Window]:
-    """Row-major windows covering a grid."""
-    return [
-        rasterio.windows.Window(
-            col, row, min(size, width - col), min(size, height - row)
-        )
-        for row in range(0, height, size)
-        for col in range(0, width, size)
-    ]
 
 
 def _map_indices(
@@ -43,6 +33,15 @@ def _map_indices(
     classes: int,
 ) -> np.ndarray:
     """Class indices of map values (-1 where the map has no value).
+
+    Args:
+        values: map values of a window.
+        nodata: the map's nodata value.
+        map_scheme: scheme of the map's codes (None: the values are indices).
+        classes: number of classes.
+
+    Returns:
+        int64 class indices.
 
     Raises:
         ValueError: If a map value is no class.
@@ -92,70 +91,90 @@ def evaluate_maps(
             f'the map scheme {mapped.name!r} has classes {list(mapped.names)}, the '
             f'labels {list(scheme.names)}'
         )
-    classes = scheme.num_classes
-    total = np.zeros((classes, classes), np.int64)
+    total = np.zeros((scheme.num_classes, scheme.num_classes), np.int64)
     for map_path, label_path in pairs:
-        for path in (map_path, label_path):
-            if not os.path.exists(path):
-                raise FileNotFoundError(f'{path} does not exist')
-        with rasterio.open(map_path) as prediction, rasterio.open(label_path) as labels:
-            _check_overlap(prediction, labels, map_path, label_path)
-            same_grid = (
-                labels.crs == prediction.crs
-                and labels.transform == prediction.transform
-                and labels.shape == prediction.shape
-            )
-            source: Any = labels
-            if not same_grid:
-                source = WarpedVRT(
-                    labels,
-                    crs=prediction.crs,
-                    transform=prediction.transform,
-                    width=prediction.width,
-                    height=prediction.height,
-                    resampling=Resampling.nearest,
-                    nodata=labels.nodata if labels.nodata is not None else 0,
-                )
-            try:
-                for block in _windows(prediction.height, prediction.width, window):
-                    predicted = _map_indices(
-                        prediction.read(1, window=block),
-                        prediction.nodata,
-                        mapped,
-                        classes,
-                    )
-                    truth = scheme.to_index(source.read(1, window=block)).astype(
-                        np.int64
-                    )
-                    keep = (truth >= 0) & (predicted >= 0)
-                    total += confusion_matrix(
-                        predicted[keep], truth[keep], classes
-                    ).numpy()
-            finally:
-                if source is not labels:
-                    source.close()
+        total += _pair_confusion(map_path, label_path, scheme, mapped, window)
     return segmentation_scores(total, scheme.names)
 
 
-def _check_overlap(
-    prediction: Any, labels: Any, map_path: PathLike, label_path: PathLike
-) -> None:
-    """Refuse a map and labels that do not overlap.
+def _pair_confusion(
+    map_path: PathLike,
+    label_path: PathLike,
+    scheme: ClassScheme,
+    map_scheme: ClassScheme | None,
+    window: int,
+) -> np.ndarray:
+    """Confusion counts of one map against its labels, block by block.
+
+    Args:
+        map_path: the class map.
+        label_path: the labels (read onto the map's grid when the grids differ).
+        scheme: scheme of the label codes.
+        map_scheme: scheme of the map's codes (None: class indices).
+        window: block side for reading.
+
+    Returns:
+        (classes, classes) int64 counts, predicted by true.
 
     Raises:
-        ValueError: Naming both files and their bounds.
+        FileNotFoundError: If a raster does not exist.
+        ValueError: If the rasters do not overlap or the map holds no classes.
     """
-    from rasterio.warp import transform_bounds
-
-    if labels.crs is None or prediction.crs is None:
-        raise ValueError(f'{map_path} and {label_path} both need a CRS')
-    left, bottom, right, top = transform_bounds(
-        labels.crs, prediction.crs, *labels.bounds
-    )
-    own = prediction.bounds
-    if left >= own.right or right <= own.left or bottom >= own.top or top <= own.bottom:
-        raise ValueError(
-            f'labels {label_path} do not overlap the map {map_path} '
-            f'(map bounds {tuple(round(v, 1) for v in own)}, labels in the map CRS '
-            f'{(round(left, 1), round(bottom, 1), round(right, 1), round(top, 1))})'
+    for path in (map_path, label_path):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f'{path} does not exist')
+    classes = scheme.num_classes
+    total = np.zeros((classes, classes), np.int64)
+    with rasterio.open(map_path) as prediction, rasterio.open(label_path) as labels:
+        check_overlap(
+            prediction.bounds,
+            labels.bounds,
+            first_name=f'the map {map_path}',
+            second_name=f'the labels {label_path}',
+            first_crs=prediction.crs,
+            second_crs=labels.crs,
+            plural=True,
         )
+        with _labels_on_map_grid(labels, prediction) as source:
+            for block in iter_blocks(prediction.height, prediction.width, window):
+                predicted = _map_indices(
+                    prediction.read(1, window=block.window),
+                    prediction.nodata,
+                    map_scheme,
+                    classes,
+                )
+                truth = scheme.to_index(source.read(1, window=block.window))
+                truth = truth.astype(np.int64)
+                keep = (truth >= 0) & (predicted >= 0)
+                total += confusion_matrix(predicted[keep], truth[keep], classes).numpy()
+    return total
+
+
+@contextlib.contextmanager
+def _labels_on_map_grid(labels: Any, prediction: Any) -> Iterator[Any]:
+    """The labels as they are, or warped onto the map's grid (nearest).
+
+    Args:
+        labels: the open label raster.
+        prediction: the open map raster.
+
+    Yields:
+        Something to read label windows of the map's grid from.
+    """
+    if (
+        labels.crs == prediction.crs
+        and labels.transform == prediction.transform
+        and labels.shape == prediction.shape
+    ):
+        yield labels
+        return
+    with WarpedVRT(
+        labels,
+        crs=prediction.crs,
+        transform=prediction.transform,
+        width=prediction.width,
+        height=prediction.height,
+        resampling=Resampling.nearest,
+        nodata=labels.nodata if labels.nodata is not None else 0,
+    ) as warped:
+        yield warped

@@ -1,4 +1,4 @@
-"""Raster grids: blocks with a halo, sample windows, overlap checks, regions, profiles.
+"""Raster grids: blocks with a halo, sample windows, overlap checks, GeoTIFF profiles.
 
 The one place the package cuts a raster grid into pieces and compares extents:
 
@@ -10,8 +10,11 @@ The one place the package cuts a raster grid into pieces and compares extents:
   a raster (image statistics, code checks);
 * :func:`check_overlap`: refuse two extents (bounds in any CRS, or geometries)
   that share no area, with a message naming both extents and CRSs;
-* :func:`region_geometry`: a region argument (box or vector file) as a geometry;
 * :func:`geotiff_profile`: the profile of every tiled GeoTIFF the package writes.
+
+Regions (a box or a vector file) become geometries in
+:mod:`torchgeo_lsr.datasets.regions`, beside the vector readers: this module reads
+no vector file, so every layer of the package may import it.
 """
 
 import math
@@ -34,7 +37,6 @@ __all__ = (
     'geotiff_profile',
     'halo_window',
     'iter_blocks',
-    'region_geometry',
     'sample_windows',
     'window_bounds',
 )
@@ -298,39 +300,6 @@ def check_overlap(
             f'(both in {crs_name(first_crs)}{other}); check the files and their CRS'
         )
     return shared
-
-
-def region_geometry(region: Region, crs: Any) -> Any:
-    """A region argument as a shapely geometry in a CRS.
-
-    Args:
-        region: a box ``(xmin, ymin, xmax, ymax)`` in ``crs``, or a vector file of
-            polygons (any CRS; reprojected).
-        crs: the imagery CRS.
-
-    Returns:
-        The geometry.
-
-    Raises:
-        ValueError: For a box that is not four increasing numbers, or a file
-            without polygons.
-    """
-    if isinstance(region, str | os.PathLike):
-        # geopandas is heavy and needed only for region files.
-        from .datasets.vectors import read_vector_layer
-
-        frame = read_vector_layer(region, crs=crs, layer='region')
-        geometry = frame.geometry.union_all()
-        if geometry.is_empty or geometry.area == 0:
-            raise ValueError(f'region file {region} holds no polygon')
-        return geometry
-    values = [float(v) for v in region]
-    if len(values) != 4 or values[0] >= values[2] or values[1] >= values[3]:
-        raise ValueError(
-            f'a region box is (xmin, ymin, xmax, ymax) in the imagery CRS, '
-            f'got {list(region)}'
-        )
-    return shapely.box(*values)
 
 
 def geotiff_profile(

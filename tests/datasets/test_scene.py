@@ -41,7 +41,7 @@ def clean_scene(tmp_path_factory: pytest.TempPathFactory) -> SceneManifest:
 
 def read(path: Path) -> np.ndarray:
     with rasterio.open(path) as src:
-        return src.read()
+        return np.asarray(src.read())
 
 
 def rule_categories(labels: np.ndarray) -> np.ndarray:

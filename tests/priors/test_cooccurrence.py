@@ -150,13 +150,17 @@ def test_estimate_without_overlap(raster: WriteRaster) -> None:
         'coarse.tif', np.ones((5, 5), np.uint8), crs=ALBERS, origin=(100.0, 100.0)
     )
     fine = raster('fine.tif', np.full((5, 5), 10, np.uint8))
-    with pytest.raises(ValueError, match='do not overlap'):
+    with pytest.raises(ValueError, match='do not overlap') as error:
         estimate_cooccurrence([(coarse, fine)], COARSE, FINE)
+    message = str(error.value)
+    assert f'the coarse labels {coarse} do not overlap the fine labels {fine}' in (
+        message
+    )
+    assert 'EPSG:32617' in message
+    assert 'EPSG:5070' in message
 
 
 def test_csv_of_a_registered_scheme_reads_back_as_it(tmp_path: Path) -> None:
-    from torchgeo_lsr.priors import load_cooccurrence
-
     matrix = load_cooccurrence('enviroatlas-durham')
     matrix.to_csv(tmp_path / 'm.csv')
     assert load_cooccurrence(tmp_path / 'm.csv').fine.name == 'enviroatlas'

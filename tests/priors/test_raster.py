@@ -4,10 +4,13 @@ import geopandas
 import numpy as np
 import pytest
 import rasterio
+from rasterio.warp import transform_bounds
 from shapely.geometry import LineString
 
 from torchgeo_lsr.priors.builder import PriorBuilder
+from torchgeo_lsr.priors.cooccurrence import Cooccurrence
 from torchgeo_lsr.priors.raster import write_prior
+from torchgeo_lsr.schemes import generic_scheme
 
 from .conftest import ALBERS, UTM, WriteRaster, blocky_codes
 from .test_builder import MATRIX
@@ -38,6 +41,81 @@ def test_whole_raster_matches_the_array_api(
         assert np.isnan(prior[:, ~valid]).all()
 
 
+@pytest.mark.parametrize('dtype', ['float32', 'uint8'])
+def test_blocks_with_halos_wider_than_the_last_block(
+    raster: WriteRaster, tmp_path: Path, dtype: str
+) -> None:
+    # 257 x 513 with 256-pixel blocks: the last row and column of blocks are one
+    # pixel wide, far narrower than the 15-pixel halo the kernel needs.
+    wide = PriorBuilder(MATRIX, sigma=5.0, kernel_size=31, coarse_nodata=[0])
+    assert wide.halo == 15
+    codes = blocky_codes((257, 513), 30, [0, 11, 21, 41], seed=9)
+    expected, valid = wide(codes)
+    out = write_prior(
+        wide,
+        raster('coarse.tif', codes),
+        tmp_path / 'p.tif',
+        dtype=dtype,  # type: ignore[arg-type]
+        block_size=256,
+        progress=False,
+    )
+    with rasterio.open(out) as src:
+        assert (src.height, src.width) == (257, 513)
+        prior = src.read()
+        mask = src.dataset_mask()
+    if dtype == 'float32':
+        np.testing.assert_allclose(prior[:, valid], expected[:, valid], atol=1e-6)
+        assert np.isnan(prior[:, ~valid]).all()
+    else:
+        np.testing.assert_array_equal(mask > 0, valid)
+        scaled = np.floor(np.clip(expected[:, valid], 0, 1) * 255).astype(np.uint8)
+        # float32 rounding may move a value across a 1/255 step.
+        assert np.abs(prior[:, valid].astype(int) - scaled).max() <= 1
+
+
+def test_profile_and_tags(
+    raster: WriteRaster, builder: PriorBuilder, tmp_path: Path
+) -> None:
+    codes = blocky_codes((40, 50), 8, [11, 21], seed=3)
+    for dtype, predictor in (('float32', 3), ('uint8', 2)):
+        out = write_prior(
+            builder,
+            raster('c.tif', codes),
+            tmp_path / f'{dtype}.tif',
+            dtype=dtype,  # type: ignore[arg-type]
+            progress=False,
+        )
+        with rasterio.open(out) as src:
+            assert src.profile['blockxsize'] == 256
+            assert src.interleaving.value == 'PIXEL'
+            assert int(src.tags(ns='IMAGE_STRUCTURE').get('PREDICTOR', 0)) == predictor
+            assert (src.nodata is not None) == (dtype == 'float32')
+            tags = src.tags()
+        assert tags['scheme'] == builder.scheme.name
+        assert tags['class_codes'] == ','.join(map(str, builder.scheme.codes))
+        assert tags['sigma'] == str(builder.sigma)
+        assert tags['kernel_size'] == str(builder.kernel_size)
+        assert tags.get('fusion_rules', '') == ''  # GDAL drops empty tags
+
+
+def test_no_overlap_names_both_extents(
+    raster: WriteRaster, builder: PriorBuilder, tmp_path: Path
+) -> None:
+    elsewhere = raster(
+        'far.tif', np.full((8, 8), 11, np.uint8), crs=ALBERS, origin=(0.0, 10.0)
+    )
+    like = raster('like.tif', np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match='does not overlap') as error:
+        write_prior(builder, elsewhere, tmp_path / 'p.tif', like=like)
+    message = str(error.value)
+    assert 'far.tif' in message
+    assert (
+        'the output grid bounds (500000.0, 4399992.0, 500008.0, 4400000.0)' in message
+    )
+    assert 'EPSG:32617' in message
+    assert 'EPSG:5070' in message
+
+
 def test_like_sets_the_grid_across_crs_and_resolution(
     raster: WriteRaster, builder: PriorBuilder, tmp_path: Path
 ) -> None:
@@ -50,8 +128,6 @@ def test_like_sets_the_grid_across_crs_and_resolution(
         resolution=30.0,
     )
     with rasterio.open(coarse) as src:
-        from rasterio.warp import transform_bounds
-
         left, bottom, right, top = transform_bounds(ALBERS, UTM, *src.bounds)
     image = raster(
         'image.tif',
@@ -90,9 +166,6 @@ def test_uint8_output_with_mask(
 
 def test_vector_and_raster_layers(raster: WriteRaster, tmp_path: Path) -> None:
     names = ['Water', 'Impervious Surface', 'Soil and Barren', 'Trees', 'Grass']
-    from torchgeo_lsr.priors.cooccurrence import Cooccurrence
-    from torchgeo_lsr.schemes import generic_scheme
-
     matrix = Cooccurrence(
         np.eye(5)[:, [4]], generic_scheme([10, 20, 30, 40, 70], names), (71,)
     )

@@ -2,8 +2,9 @@
 
 * :mod:`.rasters`: imagery, coarse labels, high-res labels and priors as TorchGeo
   raster datasets, each under its own sample key;
-* :mod:`.vectors`: buildings, roads, waterways and water bodies from local files or
-  OpenStreetMap, rasterised with the paper's rules;
+* :mod:`.vectors`: buildings, roads, waterways and water bodies from local files
+  (:mod:`.vector_files`) or OpenStreetMap (:mod:`.osm`), rasterised
+  (:mod:`.rasterize`) with the paper's rules (:mod:`.layer_options`);
 * :mod:`.scene`: :func:`make_scene` writes a georeferenced synthetic scene (NAIP-like
   imagery, 1 m EnviroAtlas labels, 30 m NLCD, vector layers, manifest).
 """

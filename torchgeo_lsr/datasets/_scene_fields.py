@@ -13,7 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.ndimage
 
-__all__ = ('BLOCK_ROWS', 'SmoothField', 'row_blocks', 'run_blocks', 'scene_rng')
+__all__ = (
+    'BLOCK_ROWS',
+    'NoiseFields',
+    'SmoothField',
+    'row_blocks',
+    'run_blocks',
+    'scene_rng',
+)
 
 #: Rows processed at a time.
 BLOCK_ROWS = 256
@@ -120,6 +127,25 @@ class SmoothField:
         upper = self._columns[first]
         result: np.ndarray = upper + (self._columns[second] - upper) * fraction[:, None]
         return result
+
+
+class NoiseFields:
+    """The smooth random fields a scene's surfaces and textures share."""
+
+    def __init__(self, rng: np.random.Generator, shape: tuple[int, int]) -> None:
+        """Draw the fields.
+
+        Args:
+            rng: random stream.
+            shape: scene shape.
+        """
+        self.low = SmoothField(rng, shape, 16, 3.0)
+        self.medium = SmoothField(rng, shape, 4, 1.2)
+        self.crown = SmoothField(rng, shape, 2, 0.9)
+        self.light = SmoothField(rng, shape, 64, 2.0)
+        self.forest = SmoothField(rng, shape, 8, 7.0)
+        detail = SmoothField(rng, shape, 8, 2.5).grid
+        self.forest.set_grid(self.forest.grid + 0.6 * detail)
 
 
 def _interpolation(

@@ -17,7 +17,7 @@ from affine import Affine
 
 from ..io import atomic_path
 from ._scene_fields import scene_rng
-from ._scene_geometry import ROAD_KIND_NAMES, SceneLayout
+from ._scene_layout import ROAD_KIND_NAMES, SceneLayout
 
 __all__ = ('VECTOR_LAYERS', 'write_vectors')
 

@@ -17,16 +17,16 @@ more square tiles laid side by side from west to east. Per tile:
 
 For the whole scene: ``buildings.gpkg``, ``roads.gpkg``, ``waterways.gpkg`` and
 ``waterbodies.gpkg`` (misaligned by a few metres, a few buildings missing), and
-``manifest.json`` with the files, class fractions and calibration figures: the
-accuracy of the coarse prior's argmax, and of a simple imagery classifier that sees
-the labels (see :mod:`~torchgeo_lsr.datasets._scene_calibration`).
+``manifest.json`` (:class:`~.scene_manifest.SceneManifest`) with the files, class
+fractions and calibration figures: the accuracy of the coarse prior's argmax, and
+of a simple imagery classifier that sees the labels (see
+:mod:`~torchgeo_lsr.datasets._scene_calibration`).
 
 The same seed gives the same arrays; two tiles of 2048 x 2048 take a few seconds.
 """
 
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,13 +43,11 @@ from ._scene_calibration import measure_calibration
 from ._scene_fields import scene_rng
 from ._scene_geometry import layout_scene
 from ._scene_nlcd import NLCD_CELL, add_label_noise, nlcd_from_labels
-from ._scene_render import render_scene
+from ._scene_render import RenderedScene, render_scene
 from ._scene_vectors import VECTOR_LAYERS, write_vectors
+from .scene_manifest import SCENE_VERSION, SceneManifest, SceneTile
 
 __all__ = ('SCENE_VERSION', 'SceneManifest', 'SceneTile', 'make_scene')
-
-#: Version of the scene generator; changes whenever the same seed gives other data.
-SCENE_VERSION = 1
 
 #: CRS of every scene: UTM zone 17N.
 SCENE_CRS = 'EPSG:32617'
@@ -62,213 +60,6 @@ MIN_SIZE = 64
 
 #: Band names of the imagery.
 BANDS = ('red', 'green', 'blue', 'nir')
-
-
-@dataclass(frozen=True)
-class SceneTile:
-    """Files and bounds of one tile.
-
-    Attributes:
-        index: tile number, from west to east.
-        naip: imagery path, relative to the scene folder.
-        lc: 1 m label path, relative to the scene folder.
-        nlcd: 30 m label path, relative to the scene folder.
-        bounds: (left, bottom, right, top) of the 1 m rasters.
-        nlcd_bounds: (left, bottom, right, top) of the NLCD raster (a little larger
-            unless the tile size is a multiple of 30).
-    """
-
-    index: int
-    naip: str
-    lc: str
-    nlcd: str
-    bounds: tuple[float, float, float, float]
-    nlcd_bounds: tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class SceneManifest:
-    """What :func:`make_scene` wrote, as recorded in ``manifest.json``.
-
-    Attributes:
-        root: the scene folder.
-        seed: random seed.
-        size: tile side in pixels (metres).
-        tiles: the tiles, from west to east.
-        crs: CRS of every file.
-        resolution: pixel size of the imagery and labels (m).
-        coarse_resolution: pixel size of the NLCD rasters (m).
-        label_noise: share of NLCD cells asked to take a neighbour's class.
-        changed_cells: share of NLCD cells that did.
-        schemes: class scheme of the ``fine`` (1 m) and ``coarse`` (NLCD) labels.
-        vectors: vector file of each layer, relative to ``root``.
-        vector_shifts: global (east, north) shift of each vector layer (m).
-        class_fractions: ``fine`` and ``coarse`` share of each code.
-        calibration: calibration figures (prior argmax and imagery classifier).
-        version: generator version.
-    """
-
-    root: Path
-    seed: int
-    size: int
-    tiles: tuple[SceneTile, ...]
-    crs: str
-    resolution: float
-    coarse_resolution: float
-    label_noise: float
-    changed_cells: float
-    schemes: Mapping[str, str]
-    vectors: Mapping[str, str]
-    vector_shifts: Mapping[str, tuple[float, float]]
-    class_fractions: Mapping[str, Mapping[str, float]]
-    calibration: Mapping[str, Any] = field(default_factory=dict)
-    version: int = SCENE_VERSION
-
-    @property
-    def naip_paths(self) -> list[Path]:
-        """Imagery files, one per tile."""
-        return [self.root / tile.naip for tile in self.tiles]
-
-    @property
-    def lc_paths(self) -> list[Path]:
-        """1 m label files, one per tile."""
-        return [self.root / tile.lc for tile in self.tiles]
-
-    @property
-    def nlcd_paths(self) -> list[Path]:
-        """NLCD files, one per tile."""
-        return [self.root / tile.nlcd for tile in self.tiles]
-
-    def vector_path(self, name: str) -> Path:
-        """Path of a vector layer.
-
-        Args:
-            name: ``buildings``, ``roads``, ``waterways`` or ``waterbodies``.
-
-        Returns:
-            The GeoPackage's path.
-
-        Raises:
-            KeyError: For an unknown layer.
-        """
-        if name not in self.vectors:
-            raise KeyError(f'no vector layer {name!r} (layers: {sorted(self.vectors)})')
-        return self.root / self.vectors[name]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form written to ``manifest.json`` (paths relative to the root).
-
-        Returns:
-            A JSON-ready dictionary.
-        """
-        return {
-            'version': self.version,
-            'seed': self.seed,
-            'size': self.size,
-            'tiles': len(self.tiles),
-            'crs': self.crs,
-            'resolution': self.resolution,
-            'coarse_resolution': self.coarse_resolution,
-            'label_noise': self.label_noise,
-            'changed_cells': self.changed_cells,
-            'schemes': dict(self.schemes),
-            'files': {
-                'tiles': [
-                    {
-                        'index': tile.index,
-                        'naip': tile.naip,
-                        'lc': tile.lc,
-                        'nlcd': tile.nlcd,
-                        'bounds': list(tile.bounds),
-                        'nlcd_bounds': list(tile.nlcd_bounds),
-                    }
-                    for tile in self.tiles
-                ],
-                'vectors': dict(self.vectors),
-            },
-            'vector_shifts': {k: list(v) for k, v in self.vector_shifts.items()},
-            'class_fractions': {k: dict(v) for k, v in self.class_fractions.items()},
-            'calibration': dict(self.calibration),
-        }
-
-    @classmethod
-    def from_dict(
-        cls, data: Mapping[str, Any], root: str | os.PathLike[str]
-    ) -> 'SceneManifest':
-        """Rebuild a manifest from its JSON form.
-
-        Args:
-            data: the parsed ``manifest.json``.
-            root: the scene folder.
-
-        Returns:
-            The manifest.
-
-        Raises:
-            ValueError: If required entries are missing.
-        """
-        try:
-            tiles = tuple(
-                SceneTile(
-                    index=int(entry['index']),
-                    naip=str(entry['naip']),
-                    lc=str(entry['lc']),
-                    nlcd=str(entry['nlcd']),
-                    bounds=_bounds(entry['bounds']),
-                    nlcd_bounds=_bounds(entry['nlcd_bounds']),
-                )
-                for entry in data['files']['tiles']
-            )
-            return cls(
-                root=Path(root),
-                seed=int(data['seed']),
-                size=int(data['size']),
-                tiles=tiles,
-                crs=str(data['crs']),
-                resolution=float(data['resolution']),
-                coarse_resolution=float(data['coarse_resolution']),
-                label_noise=float(data['label_noise']),
-                changed_cells=float(data['changed_cells']),
-                schemes=dict(data['schemes']),
-                vectors=dict(data['files']['vectors']),
-                vector_shifts={
-                    k: (float(v[0]), float(v[1]))
-                    for k, v in data['vector_shifts'].items()
-                },
-                class_fractions=dict(data['class_fractions']),
-                calibration=dict(data.get('calibration', {})),
-                version=int(data['version']),
-            )
-        except (KeyError, TypeError, IndexError) as error:
-            raise ValueError(f'malformed scene manifest: missing {error}') from error
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> 'SceneManifest':
-        """Read ``manifest.json`` of a scene.
-
-        Args:
-            path: the scene folder or its ``manifest.json``.
-
-        Returns:
-            The manifest.
-        """
-        file = Path(path)
-        if file.is_dir():
-            file = file / 'manifest.json'
-        return cls.from_dict(json.loads(file.read_text()), file.parent)
-
-
-def _bounds(values: Any) -> tuple[float, float, float, float]:
-    """Four floats from a JSON list.
-
-    Args:
-        values: a list of four numbers.
-
-    Returns:
-        The bounds.
-    """
-    left, bottom, right, top = (float(v) for v in values)
-    return left, bottom, right, top
 
 
 def make_scene(
@@ -320,71 +111,122 @@ def make_scene(
         bar.update()
         rendered = render_scene(layout, seed, size)
         bar.update()
+        written = _write_tiles(root, rendered, size, tiles, seed, label_noise, bar)
         west, north = SCENE_ORIGIN
-        crs = CRS.from_string(SCENE_CRS)
-        noise_rng = scene_rng(seed, 'label-noise')
-        entries, labels, coarse, imagery = [], [], [], []
-        changed = 0
-        for index in range(tiles):
-            columns = slice(index * size, (index + 1) * size)
-            fine = np.ascontiguousarray(rendered.labels[:, columns])
-            codes, noisy = add_label_noise(
-                nlcd_from_labels(
-                    fine,
-                    rendered.forest_type[:, columns],
-                    rendered.grass_type[:, columns],
-                ),
-                label_noise,
-                noise_rng,
-            )
-            changed += int(noisy.sum())
-            bands = np.ascontiguousarray(rendered.imagery[:, :, columns])
-            left = west + index * size
-            entry = _write_tile(root, index, bands, fine, codes, left, north, crs)
-            entries.append(entry)
-            labels.append(fine)
-            coarse.append(codes)
-            imagery.append(bands)
-            bar.update()
         pixel_to_map = Affine(1.0, 0.0, west, 0.0, -1.0, north)
         vectors = write_vectors(layout, root, seed, pixel_to_map, SCENE_CRS)
         bar.update()
         figures = (
             measure_calibration(
-                [(root / e.nlcd, root / e.lc) for e in entries],
-                labels,
-                coarse,
-                imagery,
+                [(root / e.nlcd, root / e.lc) for e in written.entries],
+                written.labels,
+                written.coarse,
+                written.imagery,
                 seed,
             )
             if calibrate
             else {}
         )
         bar.update()
-        cells = sum(c.size for c in coarse)
         manifest = SceneManifest(
             root=root,
             seed=seed,
             size=size,
-            tiles=tuple(entries),
+            tiles=tuple(written.entries),
             crs=SCENE_CRS,
             resolution=1.0,
             coarse_resolution=float(NLCD_CELL),
             label_noise=label_noise,
-            changed_cells=round(changed / cells, 4),
+            changed_cells=round(written.changed / written.cells, 4),
             schemes={'fine': 'enviroatlas', 'coarse': 'nlcd'},
             vectors={name: vectors[name]['path'] for name in VECTOR_LAYERS},
             vector_shifts={
                 name: (vectors[name]['shift'][0], vectors[name]['shift'][1])
                 for name in VECTOR_LAYERS
             },
-            class_fractions={'fine': _fractions(labels), 'coarse': _fractions(coarse)},
+            class_fractions={
+                'fine': _fractions(written.labels),
+                'coarse': _fractions(written.coarse),
+            },
             calibration=figures,
         )
         with atomic_path(root / 'manifest.json') as temporary:
             temporary.write_text(json.dumps(manifest.to_dict(), indent=2) + '\n')
         bar.update()
     return manifest
+
+
+@dataclass
+class _WrittenTiles:
+    """The tiles :func:`_write_tiles` wrote, and their arrays for the calibration.
+
+    Attributes:
+        entries: each tile's files and bounds.
+        labels: each tile's 1 m EnviroAtlas codes.
+        coarse: each tile's NLCD codes (with label noise).
+        imagery: each tile's (4, H, W) imagery.
+        changed: NLCD cells the label noise changed, over all tiles.
+    """
+
+    entries: list[SceneTile] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    coarse: list[np.ndarray] = field(default_factory=list)
+    imagery: list[np.ndarray] = field(default_factory=list)
+    changed: int = 0
+
+    @property
+    def cells(self) -> int:
+        """NLCD cells over all tiles."""
+        return sum(codes.size for codes in self.coarse)
+
+
+def _write_tiles(
+    root: Path,
+    rendered: RenderedScene,
+    size: int,
+    tiles: int,
+    seed: int,
+    label_noise: float,
+    bar: 'tqdm[Any]',  # quoted: tqdm is generic only in its type stubs
+) -> _WrittenTiles:
+    """Cut the rendered scene into tiles, derive their NLCD and write them.
+
+    Args:
+        root: scene folder.
+        rendered: the whole scene's rasters.
+        size: tile side.
+        tiles: number of tiles.
+        seed: scene seed (of the label noise).
+        label_noise: share of NLCD cells given a neighbour's class.
+        bar: progress bar, advanced once per tile.
+
+    Returns:
+        The tiles written and their arrays.
+    """
+    west, north = SCENE_ORIGIN
+    crs = CRS.from_string(SCENE_CRS)
+    noise_rng = scene_rng(seed, 'label-noise')
+    written = _WrittenTiles()
+    for index in range(tiles):
+        columns = slice(index * size, (index + 1) * size)
+        fine = np.ascontiguousarray(rendered.labels[:, columns])
+        codes, noisy = add_label_noise(
+            nlcd_from_labels(
+                fine, rendered.forest_type[:, columns], rendered.grass_type[:, columns]
+            ),
+            label_noise,
+            noise_rng,
+        )
+        written.changed += int(noisy.sum())
+        bands = np.ascontiguousarray(rendered.imagery[:, :, columns])
+        left = west + index * size
+        entry = _write_tile(root, index, bands, fine, codes, left, north, crs)
+        written.entries.append(entry)
+        written.labels.append(fine)
+        written.coarse.append(codes)
+        written.imagery.append(bands)
+        bar.update()
+    return written
 
 
 def _check_arguments(size: int, tiles: int, seed: int, label_noise: float) -> None:

@@ -6,8 +6,6 @@ serves arrays, TorchGeo samples (:class:`PriorTransform`) and whole rasters
 (:func:`write_prior`, ``torchgeo-lsr prior``).
 """
 
-from typing import TYPE_CHECKING
-
 from .blur import correlate_valid, gaussian_blur, gaussian_kernel1d
 from .builder import PriorBuilder
 from .cooccurrence import (
@@ -30,22 +28,7 @@ from .fusion import (
 )
 from .layers import LayerSource, open_layer
 from .raster import write_prior
-
-if TYPE_CHECKING:
-    from .transforms import PriorTransform
-
-
-def __getattr__(name: str) -> object:
-    """Import :class:`PriorTransform` (and with it torch) only when asked for.
-
-    The raster tools stay light: ``torchgeo-lsr prior`` never loads torch.
-    """
-    if name == 'PriorTransform':
-        from .transforms import PriorTransform
-
-        return PriorTransform
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-
+from .transforms import PriorTransform
 
 __all__ = (
     'BUNDLED_COOCCURRENCES',

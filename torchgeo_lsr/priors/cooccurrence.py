@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-import rasterio.windows
 
+from ..grid import check_overlap, iter_blocks
 from ..io import atomic_path
 from ..schemes import SCHEMES, ClassScheme, generic_scheme, get_scheme
 from .layers import labels_on_grid
@@ -312,13 +312,21 @@ def estimate_cooccurrence(
     counts = np.zeros((fine_scheme.num_classes, coarse_scheme.num_classes), np.int64)
     for coarse_path, fine_path in pairs:
         with rasterio.open(fine_path) as fine_src, rasterio.open(coarse_path) as src:
-            _check_overlap(src, fine_src, coarse_path, fine_path)
+            check_overlap(
+                fine_src.bounds,
+                src.bounds,
+                first_name=f'the fine labels {fine_path}',
+                second_name=f'the coarse labels {coarse_path}',
+                first_crs=fine_src.crs,
+                second_crs=src.crs,
+                plural=True,
+            )
             with labels_on_grid(
                 src, fine_src.crs, fine_src.transform, fine_src.width, fine_src.height
             ) as vrt:
-                for _, window in _windows(fine_src.height, fine_src.width, window_size):
-                    fine = fine_src.read(1, window=window)
-                    coarse = vrt.read(1, window=window)
+                for block in iter_blocks(fine_src.height, fine_src.width, window_size):
+                    fine = fine_src.read(1, window=block.window)
+                    coarse = vrt.read(1, window=block.window)
                     valid = _not_nodata(fine, fine_src.nodata) & ~np.isnan(coarse)
                     counts += count_cooccurrence(
                         np.nan_to_num(coarse).astype(np.int64),
@@ -345,58 +353,3 @@ def _not_nodata(array: np.ndarray, nodata: float | None) -> np.ndarray:
     if np.isnan(nodata):
         return ~np.isnan(array)
     return np.asarray(array != nodata)
-
-
-def _check_overlap(
-    src: rasterio.DatasetReader,
-    dst: rasterio.DatasetReader,
-    src_name: object,
-    dst_name: object,
-) -> None:
-    """Raise unless two rasters overlap.
-
-    Args:
-        src: one raster.
-        dst: the other.
-        src_name: its name, for the message.
-        dst_name: the other's name.
-
-    Raises:
-        ValueError: If they share no area.
-    """
-    from rasterio.warp import transform_bounds
-
-    if src.crs is None or dst.crs is None:
-        raise ValueError(f'{src_name} and {dst_name} must both have a CRS')
-    left, bottom, right, top = transform_bounds(src.crs, dst.crs, *src.bounds)
-    other = dst.bounds
-    if (
-        left >= other.right
-        or right <= other.left
-        or bottom >= other.top
-        or top <= other.bottom
-    ):
-        raise ValueError(f'{src_name} and {dst_name} do not overlap')
-
-
-def _windows(
-    height: int, width: int, size: int
-) -> Iterable[tuple[tuple[int, int], rasterio.windows.Window]]:
-    """Row-major blocks covering a raster.
-
-    Args:
-        height: raster height.
-        width: raster width.
-        size: block side.
-
-    Yields:
-        ((row, col) offset, window).
-    """
-    for row in range(0, height, size):
-        for col in range(0, width, size):
-            yield (
-                (row, col),
-                rasterio.windows.Window(
-                    col, row, min(size, width - col), min(size, height - row)
-                ),
-            )

@@ -14,11 +14,13 @@ import numpy as np
 import rasterio
 import rasterio.features
 import rasterio.windows
+import shapely
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
 
 from .fusion import RasterisationOptions, dilate
 
@@ -110,8 +112,8 @@ class LayerSource:
         Raises:
             ValueError: If the file cannot be read as vectors.
         """
+        # geopandas (pandas, pyogrio) is heavy: load it only for vector layers.
         import geopandas
-        from rasterio.warp import transform_bounds
 
         bounds = rasterio.transform.array_bounds(
             self.height, self.width, self.transform
@@ -204,8 +206,6 @@ class LayerSource:
 
 def _box(bounds: tuple[float, float, float, float]) -> Any:
     """A shapely box from (left, bottom, right, top)."""
-    import shapely
-
     return shapely.box(*bounds)
 
 
