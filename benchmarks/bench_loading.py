@@ -20,7 +20,7 @@ import torch
 from rasterio.transform import from_origin
 
 from torchgeo_lsr.datamodules import LSRDataModule
-from torchgeo_lsr.losses import QRLoss
+from torchgeo_lsr.losses import build_loss
 from torchgeo_lsr.models import build_segmentation_model
 from torchgeo_lsr.priors import PriorBuilder, write_prior
 
@@ -73,7 +73,7 @@ def model_rate(batch: int, patch: int, steps: int) -> float:
     """Training steps per second of the paper's FCN with the QR loss."""
     model = build_segmentation_model('fcn', 4, 5, num_filters=128)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
-    loss_fn = QRLoss('free_energy')
+    loss_fn = build_loss('qr', qr_form='free_energy')  # the task's own factory
     images = torch.rand(batch, 4, patch, patch)
     prior = torch.rand(batch, 5, patch, patch).softmax(1)
 
@@ -117,8 +117,8 @@ def main() -> None:
                 like=root / 'naip' / f'tile_{i}.tif',
                 progress=False,
             )
-        on_the_fly = LSRDataModule(coarse_paths=root / 'nlcd', **common)  # type: ignore[arg-type]
-        precomputed = LSRDataModule(prior_paths=root / 'prior', **common)  # type: ignore[arg-type]
+        on_the_fly = LSRDataModule(coarse_paths=root / 'nlcd', **common)
+        precomputed = LSRDataModule(prior_paths=root / 'prior', **common)
         workers = on_the_fly.num_workers
         rates = {
             'data module, prior on the fly': loader_rate(on_the_fly, args.batches),

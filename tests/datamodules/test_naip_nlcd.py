@@ -1,4 +1,5 @@
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,10 +84,13 @@ def test_osm_layers_from_the_cache(naip_nlcd: Path, tiny_scene: TinyScene) -> No
 def test_osm_offline_fails_fast(
     naip_nlcd: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def offline(layers: object) -> None:
-        raise RuntimeError(vectors._offline_message(list(layers), 'no network'))  # type: ignore[call-overload]
+    # The module that downloads (vectors re-exports it): its connection check runs.
+    downloader = sys.modules[vectors.download_osm_layers.__module__]
 
-    monkeypatch.setattr(vectors, '_check_overpass_connection', offline)
+    def offline(layers: object) -> None:
+        raise RuntimeError(downloader._offline_message(list(layers), 'no network'))  # type: ignore[call-overload]
+
+    monkeypatch.setattr(downloader, '_check_overpass_connection', offline)
     dm = NAIPNLCDDataModule(
         **options(naip_nlcd, osm=True, osm_cache=str(naip_nlcd / 'osm'))
     )  # type: ignore[arg-type]

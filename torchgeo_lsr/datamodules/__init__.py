@@ -1,4 +1,12 @@
-"""Lightning data modules: batches of (image, prior) for learning from priors."""
+"""Lightning data modules: batches of (image, prior) for learning from priors.
+
+:class:`LSRDataModule` (any imagery with coarse labels or priors) and the data-set
+modules built on it (EnviroAtlas, Chesapeake, NAIP + NLCD). Their parts, one
+mechanism per module: :mod:`.inputs` (files and tiles), :mod:`.splits` (split
+planning), :mod:`.prior_source` (precomputed or built priors), :mod:`.layer_set`
+(auxiliary layers), :mod:`.tile_priors` (each tile's part of a sample's prior),
+:mod:`.sample` (the per-sample transform) and :mod:`.statistics` (image statistics).
+"""
 
 from .chesapeake import ChesapeakeLSRDataModule
 from .enviroatlas import EnviroAtlasLSRDataModule
@@ -12,6 +20,9 @@ from .lsr import (
     region_geometry,
 )
 from .naip_nlcd import NAIPNLCDDataModule
+from .prior_source import PriorSource
+from .sample import SampleSpec
+from .splits import SplitPlan
 from .tile_index import TileIndex, TileIndexDataModule
 
 __all__ = (
@@ -22,7 +33,10 @@ __all__ = (
     'LSRSampleTransform',
     'MarginDataset',
     'NAIPNLCDDataModule',
+    'PriorSource',
     'Region',
+    'SampleSpec',
+    'SplitPlan',
     'StageInputs',
     'TileIndex',
     'TileIndexDataModule',

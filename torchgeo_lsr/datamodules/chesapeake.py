@@ -24,6 +24,7 @@ from typing import Literal
 
 from torchgeo.datasets import ChesapeakeCVPR
 
+from ..priors.cooccurrence import estimate_cooccurrence
 from .tile_index import TileIndex, TileIndexDataModule
 
 __all__ = ('ChesapeakeLSRDataModule', 'ChesapeakePrior', 'resolve_states')
@@ -125,35 +126,11 @@ class ChesapeakeLSRDataModule(TileIndexDataModule):
         self.root = root
         if download:
             _download(root, prior == 'dataset')
-
-        def flat(splits: str | Sequence[str] | None, default: list[str]) -> list[str]:
-            if splits is None:
-                return list(default)
-            items = [splits] if isinstance(splits, str) else list(splits)
-            return [n for item in items for n in _resolve_split(item, self.states)]
-
-        train = flat(train_split, [])
-        val = flat(val_split, train)
-        test = flat(test_split, train)
-        predict = flat(predict_split, test)
-        tile_index = TileIndex(
-            folder=Path(root),
-            dataset='ChesapeakeCVPR',
-            download=(
-                f'{ChesapeakeCVPR.urls["base"]} (prior layer: '
-                f'{ChesapeakeCVPR.urls["prior_extension"]})'
-            ),
-            derived={
-                ChesapeakeCVPR.prior_layer: (
-                    'lc',
-                    'lc.tif',
-                    f'{ChesapeakeCVPR.prior_layer}.tif',
-                )
-            },
-        )
         paths = self._init_index(
-            tile_index,
-            {'fit': train, 'validate': val, 'test': test, 'predict': predict},
+            _tile_index(root),
+            _stage_splits(
+                self.states, train_split, val_split, test_split, predict_split
+            ),
             ChesapeakeCVPR.prior_layer if prior == 'dataset' else None,
             prior_hint=(
                 'The prior layer is the Zenodo prior extension: download it from '
@@ -168,11 +145,10 @@ class ChesapeakeLSRDataModule(TileIndexDataModule):
                 state: str(self._estimate(_resolve_split(cooccurrence_split, [state])))
                 for state in self.states
             }
-        matrix = cooccurrence or per_state.get(self.states[0])
         super().__init__(
             **paths,
             train_labels=train_labels,
-            cooccurrence=matrix,
+            cooccurrence=cooccurrence or per_state.get(self.states[0]),
             prior_sigma=prior_sigma,
             prior_kernel_size=prior_kernel_size,
             coarse_nodata=(0, 128),
@@ -185,12 +161,20 @@ class ChesapeakeLSRDataModule(TileIndexDataModule):
             num_workers=num_workers,
         )
         if len(per_state) > 1:
-            for inputs in self._stages.values():
-                for path in inputs.image:
-                    folder = Path(path).parent.name
-                    state = folder.split('_', 1)[0]
-                    if state in per_state:
-                        self.tile_cooccurrences[path] = per_state[state]
+            self._assign_state_cooccurrences(per_state)
+
+    def _assign_state_cooccurrences(self, per_state: dict[str, str]) -> None:
+        """Give every stage's tiles their state's co-occurrence matrix.
+
+        Args:
+            per_state: matrix (CSV) by state code.
+        """
+        for inputs in self._stages.values():
+            for path in inputs.image:
+                # Tile folders start with the state: ``ny_1m_2013_extended-...``.
+                state = Path(path).parent.name.split('_', 1)[0]
+                if state in per_state:
+                    self.tile_cooccurrences[path] = per_state[state]
 
     def _estimate(self, names: list[str]) -> Path:
         """Estimate (or reuse) the NLCD -> Chesapeake co-occurrence of some splits.
@@ -204,8 +188,6 @@ class ChesapeakeLSRDataModule(TileIndexDataModule):
         Returns:
             The cached CSV.
         """
-        from ..priors.cooccurrence import estimate_cooccurrence
-
         cache = (
             Path(self.root)
             / 'torchgeo-lsr'
@@ -221,6 +203,72 @@ class ChesapeakeLSRDataModule(TileIndexDataModule):
         )
         matrix.to_csv(cache)
         return cache
+
+
+def _tile_index(root: str) -> TileIndex:
+    """ChesapeakeCVPR's tile index under a root, with the prior layer's file names.
+
+    Args:
+        root: the data module's root.
+
+    Returns:
+        The index.
+    """
+    return TileIndex(
+        folder=Path(root),
+        dataset='ChesapeakeCVPR',
+        download=(
+            f'{ChesapeakeCVPR.urls["base"]} (prior layer: '
+            f'{ChesapeakeCVPR.urls["prior_extension"]})'
+        ),
+        derived={
+            ChesapeakeCVPR.prior_layer: (
+                'lc',
+                'lc.tif',
+                f'{ChesapeakeCVPR.prior_layer}.tif',
+            )
+        },
+    )
+
+
+def _stage_splits(
+    states: Sequence[str],
+    train: str | Sequence[str],
+    val: str | Sequence[str] | None,
+    test: str | Sequence[str] | None,
+    predict: str | Sequence[str] | None,
+) -> dict[str, list[str]]:
+    """The index's split names of every stage, with their defaults.
+
+    Args:
+        states: the data module's states.
+        train: the training split(s).
+        val: the validation split(s) (None: the training splits).
+        test: the test split(s) (None: the training splits).
+        predict: the prediction split(s) (None: the test splits).
+
+    Returns:
+        Split names by stage.
+
+    Raises:
+        ValueError: If a split does not exist.
+    """
+
+    def flat(splits: str | Sequence[str] | None, default: list[str]) -> list[str]:
+        if splits is None:
+            return list(default)
+        items = [splits] if isinstance(splits, str) else list(splits)
+        return [name for item in items for name in _resolve_split(item, states)]
+
+    fit = flat(train, [])
+    validate = flat(val, fit)
+    tested = flat(test, fit)
+    return {
+        'fit': fit,
+        'validate': validate,
+        'test': tested,
+        'predict': flat(predict, tested),
+    }
 
 
 def _resolve_split(split: str, states: Sequence[str]) -> list[str]:

@@ -34,7 +34,7 @@ from typing import Literal
 from torchgeo.datasets import EnviroAtlas
 
 from ..schemes import SCHEMES
-from .lsr import Paths, _as_list
+from .inputs import Paths, path_list
 from .tile_index import TileIndex, TileIndexDataModule, split_names
 
 __all__ = ('CITIES', 'NLCD_INDEX_CODES', 'EnviroAtlasLSRDataModule', 'EnviroAtlasPrior')
@@ -166,58 +166,30 @@ class EnviroAtlasLSRDataModule(TileIndexDataModule):
             FileNotFoundError: If a requested layer or split is missing.
             RuntimeError: If the download fails.
         """
-        if prior not in ('prior', 'prior_no_osm_no_buildings', 'learned'):
-            raise ValueError(
-                f"prior must be 'prior', 'prior_no_osm_no_buildings' or 'learned', "
-                f'got {prior!r}'
-            )
-        if prior == 'learned' and learned_prior_paths is None:
-            raise ValueError(
-                "prior='learned' needs learned_prior_paths (rasters written by "
-                'torchgeo-lsr predict with a PriorLearning checkpoint)'
-            )
-        if build_prior and prior == 'learned':
-            raise ValueError('a learned prior cannot be built on the fly')
+        _check_prior(prior, build_prior, learned_prior_paths)
         self.city = resolve_city(city)
         self.root = root
         if download:
             _download(root)
-
-        def resolve(split: str) -> str:
-            return _resolve_split(split, self.city)
-
-        train = split_names(train_split, [], resolve)
-        val = split_names(val_split, train, resolve)
-        test = split_names(test_split, train, resolve)
-        predict = split_names(predict_split, test, resolve)
+        splits = _stage_splits(
+            self.city, train_split, val_split, test_split, predict_split
+        )
         layers = [n for n in inputs if n in _AUX_LAYERS]
         if build_prior and prior == 'prior':
             layers = sorted({*layers, *_AUX_LAYERS})
-        tile_index = TileIndex(
-            folder=Path(root) / 'enviroatlas_lotp',
-            dataset='EnviroAtlas',
-            download=EnviroAtlas.url,
-            derived={
-                name: ('naip', 'a_naip', stored)
-                for name, stored in _PRIOR_FILES.items()
-            },
-        )
         learned = (
             sorted(_learned_files(learned_prior_paths, learned_prior_glob))
             if prior == 'learned'
             else []
         )
         paths = self._init_index(
-            tile_index,
-            {'fit': train, 'validate': val, 'test': test, 'predict': predict},
+            _tile_index(root),
+            splits,
             None if build_prior or prior == 'learned' else prior,
             prior_files=learned,
             with_labels=True,
             layers=layers,
         )
-        fusion: str | None = 'none'
-        if build_prior and prior == 'prior':
-            fusion = 'enviroatlas'
         short = self.city.split('_')[0]
         super().__init__(
             **paths,
@@ -228,7 +200,7 @@ class EnviroAtlasLSRDataModule(TileIndexDataModule):
             prior_sigma=prior_sigma,
             prior_kernel_size=prior_kernel_size,
             coarse_nodata=(0,),
-            fusion_rules=fusion,
+            fusion_rules='enviroatlas' if build_prior and prior == 'prior' else 'none',
             label_scheme=label_scheme,
             batch_size=batch_size,
             patch_size=patch_size,
@@ -240,6 +212,90 @@ class EnviroAtlasLSRDataModule(TileIndexDataModule):
             coarse_lookup=NLCD_INDEX_CODES if build_prior else None,
             inputs=inputs,
         )
+
+
+def _check_prior(
+    prior: str, build_prior: bool, learned_prior_paths: Paths | None
+) -> None:
+    """Refuse prior arguments that do not fit together.
+
+    Args:
+        prior: the ``prior`` argument.
+        build_prior: the ``build_prior`` argument.
+        learned_prior_paths: the ``learned_prior_paths`` argument.
+
+    Raises:
+        ValueError: On an unknown prior, a learned prior without its files, or a
+            learned prior to build on the fly.
+    """
+    if prior not in ('prior', 'prior_no_osm_no_buildings', 'learned'):
+        raise ValueError(
+            f"prior must be 'prior', 'prior_no_osm_no_buildings' or 'learned', "
+            f'got {prior!r}'
+        )
+    if prior == 'learned' and learned_prior_paths is None:
+        raise ValueError(
+            "prior='learned' needs learned_prior_paths (rasters written by "
+            'torchgeo-lsr predict with a PriorLearning checkpoint)'
+        )
+    if build_prior and prior == 'learned':
+        raise ValueError('a learned prior cannot be built on the fly')
+
+
+def _tile_index(root: str) -> TileIndex:
+    """EnviroAtlas's tile index under a root, with the prior layers' file names.
+
+    Args:
+        root: the data module's root.
+
+    Returns:
+        The index.
+    """
+    return TileIndex(
+        folder=Path(root) / 'enviroatlas_lotp',
+        dataset='EnviroAtlas',
+        download=EnviroAtlas.url,
+        derived={
+            name: ('naip', 'a_naip', stored) for name, stored in _PRIOR_FILES.items()
+        },
+    )
+
+
+def _stage_splits(
+    city: str,
+    train: str | Sequence[str],
+    val: str | Sequence[str] | None,
+    test: str | Sequence[str] | None,
+    predict: str | Sequence[str] | None,
+) -> dict[str, list[str]]:
+    """The index's split names of every stage, with their defaults.
+
+    Args:
+        city: the data module's city (full name).
+        train: the training split(s).
+        val: the validation split(s) (None: the training splits).
+        test: the test split(s) (None: the training splits).
+        predict: the prediction split(s) (None: the test splits).
+
+    Returns:
+        Split names by stage.
+
+    Raises:
+        ValueError: If a split does not exist.
+    """
+
+    def resolve(split: str) -> str:
+        return _resolve_split(split, city)
+
+    fit = split_names(train, [], resolve)
+    validate = split_names(val, fit, resolve)
+    tested = split_names(test, fit, resolve)
+    return {
+        'fit': fit,
+        'validate': validate,
+        'test': tested,
+        'predict': split_names(predict, tested, resolve),
+    }
 
 
 def _resolve_split(split: str, city: str) -> str:
@@ -285,7 +341,7 @@ def _learned_files(paths: Paths | None, glob: str) -> list[str]:
         FileNotFoundError: If there are none.
     """
     files: list[str] = []
-    for path in _as_list(paths):
+    for path in path_list(paths):
         folder = Path(path)
         if folder.is_dir():
             files += [str(f) for f in sorted(folder.glob(glob))]
@@ -293,7 +349,7 @@ def _learned_files(paths: Paths | None, glob: str) -> list[str]:
             files.append(str(folder))
     if not files:
         raise FileNotFoundError(
-            f'no learned-prior rasters matching {glob!r} in {_as_list(paths)}; '
+            f'no learned-prior rasters matching {glob!r} in {path_list(paths)}; '
             'make them with torchgeo-lsr predict --config '
             'conf/enviroatlas_<city>_learn_prior.yaml --ckpt_path <ckpt> --out <folder> '
             '--products [q]'

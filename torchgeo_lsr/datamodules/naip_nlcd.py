@@ -20,7 +20,10 @@ from typing import Any
 
 from torchgeo.datasets import NLCD
 
-from .lsr import LSRDataModule, Paths, _as_list
+from ..datasets.rasters import ImageryRaster
+from ..datasets.vectors import OSM_LAYERS, download_osm_layers, osm_cache_paths
+from .inputs import Paths, path_list
+from .lsr import LSRDataModule
 
 __all__ = ('NAIP_GLOB', 'NAIPNLCDDataModule', 'nlcd_glob')
 
@@ -84,13 +87,11 @@ class NAIPNLCDDataModule(LSRDataModule):
             ValueError: If an OSM layer is unknown or also given as files.
             RuntimeError: If the NLCD download fails.
         """
-        from ..datasets.vectors import OSM_LAYERS, osm_cache_paths
-
         unknown = sorted(set(osm_layers) - set(OSM_LAYERS))
         if unknown:
             raise ValueError(f'unknown OSM layers {unknown}; choose from {OSM_LAYERS}')
         if download_nlcd:
-            _download_nlcd(_as_list(nlcd_paths), nlcd_year)
+            _download_nlcd(path_list(nlcd_paths), nlcd_year)
         self.osm_paths: dict[str, Path] = {}
         self.osm_cache = osm_cache
         if osm:
@@ -99,9 +100,7 @@ class NAIPNLCDDataModule(LSRDataModule):
                 raise ValueError(
                     f'{clash} are given as files and asked from OSM: choose one'
                 )
-            from ..datasets.rasters import ImageryRaster
-
-            imagery = ImageryRaster(_as_list(naip_paths), filename_glob=image_glob)
+            imagery = ImageryRaster(path_list(naip_paths), filename_glob=image_glob)
             bounds = imagery.index.geometry.union_all().bounds
             self.osm_bounds = (bounds, imagery.crs)
             self.osm_paths = osm_cache_paths(bounds, imagery.crs, osm_cache, osm_layers)
@@ -126,8 +125,6 @@ class NAIPNLCDDataModule(LSRDataModule):
         """
         if not self.osm_paths or all(p.exists() for p in self.osm_paths.values()):
             return
-        from ..datasets.vectors import download_osm_layers
-
         bounds, crs = self.osm_bounds
         download_osm_layers(bounds, crs, self.osm_cache, tuple(self.osm_paths))
 

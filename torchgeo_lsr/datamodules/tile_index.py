@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .lsr import LAYER_NAMES, LSRDataModule, StageInputs
+import geopandas
+
+from .inputs import StageInputs
+from .layer_set import LAYER_NAMES
+from .lsr import LSRDataModule
 
 __all__ = ('TileIndex', 'TileIndexDataModule', 'split_names')
 
@@ -57,8 +61,6 @@ class TileIndex:
         Raises:
             FileNotFoundError: If the index is missing (with the download location).
         """
-        import geopandas
-
         if not self.path.exists():
             raise FileNotFoundError(
                 f'{self.dataset}: no tile index at {self.path}. Download the data '

@@ -1,0 +1,190 @@
+"""Input files of the LSR data modules: what each stage reads, and opening it.
+
+A data module reads four raster inputs by *role*: the imagery (``'image'``), the
+coarse labels (``'coarse'``), the high-res labels (``'label'``) and precomputed priors
+(``'prior'``), each from files or folders matched by a glob, plus auxiliary layers
+(rasters or vectors, see :mod:`~torchgeo_lsr.datamodules.layer_set`).
+:class:`StageInputs` lists the files one stage reads; :func:`open_input` opens one
+role as a raster dataset, naming the role and its glob when nothing matches;
+:func:`select_tiles` picks imagery tiles by file name or stem for the splits.
+"""
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import rasterio
+from rasterio.errors import RasterioIOError
+from torchgeo.datasets import DatasetNotFoundError, RasterDataset
+
+from ..datasets.rasters import (
+    CoarseLabelRaster,
+    ImageryRaster,
+    LabelRaster,
+    PriorRaster,
+)
+
+__all__ = (
+    'ROLE_DATASETS',
+    'ROLE_NAMES',
+    'Paths',
+    'Role',
+    'StageInputs',
+    'band_count',
+    'is_raster',
+    'open_input',
+    'path_list',
+    'select_tiles',
+)
+
+#: A file, a folder, or several of them.
+Paths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+#: The raster inputs of a data module.
+Role = Literal['image', 'coarse', 'label', 'prior']
+
+#: The raster dataset class of each role.
+ROLE_DATASETS: dict[str, Callable[..., RasterDataset]] = {
+    'image': ImageryRaster,
+    'coarse': CoarseLabelRaster,
+    'label': LabelRaster,
+    'prior': PriorRaster,
+}
+
+#: Readable names of the roles, for messages.
+ROLE_NAMES = {
+    'image': 'imagery',
+    'coarse': 'coarse labels',
+    'label': 'high-res labels',
+    'prior': 'priors',
+}
+
+_RASTER_SUFFIXES = ('.tif', '.tiff', '.vrt', '.img', '.jp2')
+
+
+@dataclass
+class StageInputs:
+    """The files one stage (fit, validate, test, predict) reads.
+
+    Attributes:
+        image: imagery files (each one a tile of the stage).
+        coarse: coarse label files or folders.
+        label: high-res label files or folders.
+        prior: precomputed prior files or folders.
+        layers: auxiliary layer files (rasters or vectors) by layer name.
+    """
+
+    image: list[str]
+    coarse: list[str] = field(default_factory=list)
+    label: list[str] = field(default_factory=list)
+    prior: list[str] = field(default_factory=list)
+    layers: dict[str, list[str]] = field(default_factory=dict)
+
+
+def path_list(paths: Paths | None) -> list[str]:
+    """Normalise a file, a folder or a list of them to a list of strings.
+
+    Args:
+        paths: one path, several, or None.
+
+    Returns:
+        The paths as strings (empty for None).
+    """
+    if paths is None:
+        return []
+    if isinstance(paths, str | os.PathLike):
+        return [os.fspath(paths)]
+    return [os.fspath(p) for p in paths]
+
+
+def is_raster(path: str) -> bool:
+    """Whether a layer path is a raster (or a folder of rasters), not vectors.
+
+    Args:
+        path: a file or folder.
+
+    Returns:
+        True for folders, files with a raster suffix and files GDAL opens as
+        rasters.
+    """
+    if os.path.isdir(path):
+        return True
+    if Path(path).suffix.lower() in _RASTER_SUFFIXES:
+        return True
+    try:
+        with rasterio.open(path):
+            return True
+    except RasterioIOError:
+        return False
+
+
+def open_input(
+    role: str, paths: Sequence[str], glob: str, **grid: Any
+) -> RasterDataset:
+    """Open one input as a raster dataset, naming the input when it is missing.
+
+    Args:
+        role: ``'image'``, ``'coarse'``, ``'label'`` or ``'prior'``.
+        paths: its files or folders.
+        glob: pattern of its files inside folders.
+        **grid: passed to the dataset class (``crs``, ``res``).
+
+    Returns:
+        The dataset (the role's class of :data:`ROLE_DATASETS`).
+
+    Raises:
+        FileNotFoundError: If no file matches (names the role, glob and paths).
+    """
+    try:
+        return ROLE_DATASETS[role](list(paths), filename_glob=glob, **grid)
+    except DatasetNotFoundError:
+        raise FileNotFoundError(
+            f'no {ROLE_NAMES[role]} files matching {glob!r} in {list(paths)} '
+            f'(set {role}_paths / {role}_glob)'
+        ) from None
+
+
+def _names_file(path: str, wanted: str) -> bool:
+    """Whether ``wanted`` is the file name or the stem of ``path``."""
+    return Path(path).name == wanted or Path(path).stem == wanted
+
+
+def select_tiles(
+    files: Sequence[str], names: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> list[str]:
+    """Imagery files selected by name or stem (or all but ``exclude``).
+
+    Args:
+        files: the imagery files.
+        names: file names or stems to keep (empty: keep all).
+        exclude: file names or stems to drop.
+
+    Returns:
+        The matching files, sorted.
+
+    Raises:
+        ValueError: If a requested or excluded tile matches no imagery file.
+    """
+    files = sorted(files)
+    for wanted in [*names, *exclude]:
+        if not any(_names_file(f, wanted) for f in files):
+            raise ValueError(f'no imagery file named {wanted!r} for the split')
+    keep = [f for f in files if not names or any(_names_file(f, n) for n in names)]
+    return [f for f in keep if not any(_names_file(f, n) for n in exclude)]
+
+
+def band_count(dataset: RasterDataset) -> int:
+    """Number of bands of a raster dataset: its named bands, or its first file's.
+
+    Args:
+        dataset: a TorchGeo raster dataset.
+
+    Returns:
+        The number of bands.
+    """
+    if dataset.all_bands:
+        return len(dataset.all_bands)
+    with rasterio.open(next(iter(dataset.files))) as src:
+        return int(src.count)

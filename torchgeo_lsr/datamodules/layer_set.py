@@ -1,0 +1,234 @@
+"""Auxiliary layers of a data module: buildings, roads, waterways, water bodies.
+
+Each layer is given as vector files (rasterised per sample with the paper's options)
+or rasters on any grid (read with the sample; values > 0 are 1). A layer is read
+when the network's ``inputs`` name it or the fusion rules of on-the-fly priors need
+it. :class:`StageLayers` opens a stage's layers: rasters as datasets to intersect
+with the imagery, vectors as frames on the imagery CRS; :func:`layers_on_window`
+puts both on a window of a sample.
+"""
+
+import warnings
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas
+from affine import Affine
+from torchgeo.datasets import DatasetNotFoundError
+
+from ..datasets.rasters import LayerRaster
+from ..datasets.vectors import rasterize_layer, read_vector_layer
+from .inputs import Paths, is_raster, path_list
+
+__all__ = (
+    'INPUT_CHANNELS',
+    'LAYER_NAMES',
+    'StageLayers',
+    'check_inputs',
+    'layer_paths',
+    'layers_on_window',
+    'needed_layers',
+)
+
+#: Auxiliary layers the data module reads.
+LAYER_NAMES = ('buildings', 'roads', 'waterways', 'waterbodies')
+
+#: What the network's input channels may be made of.
+INPUT_CHANNELS = ('imagery', 'prior', *LAYER_NAMES)
+
+
+def layer_paths(
+    buildings: Paths | None = None,
+    roads: Paths | None = None,
+    waterways: Paths | None = None,
+    waterbodies: Paths | None = None,
+) -> dict[str, list[str]]:
+    """The files of each layer given.
+
+    Args:
+        buildings: building footprints (vectors or rasters).
+        roads: roads.
+        waterways: waterways.
+        waterbodies: water bodies.
+
+    Returns:
+        Paths by layer name, for the layers given only.
+    """
+    given = zip(LAYER_NAMES, (buildings, roads, waterways, waterbodies), strict=True)
+    return {name: path_list(paths) for name, paths in given if paths is not None}
+
+
+def check_inputs(inputs: Sequence[str], layers: Collection[str]) -> list[str]:
+    """Check the network's input channels against the layers given.
+
+    Args:
+        inputs: channel names, from :data:`INPUT_CHANNELS`.
+        layers: names of the layers given.
+
+    Returns:
+        The channel names as a list.
+
+    Raises:
+        ValueError: If a name is unknown, the list is empty, or a layer named has
+            no paths.
+    """
+    unknown = [name for name in inputs if name not in INPUT_CHANNELS]
+    if unknown or not inputs:
+        raise ValueError(
+            f'inputs must name channels from imagery, prior, {", ".join(LAYER_NAMES)}; '
+            f'got {list(inputs)}'
+        )
+    missing = [name for name in inputs if name in LAYER_NAMES and name not in layers]
+    if missing:
+        raise ValueError(
+            f'inputs {missing} need their layer paths '
+            f'({", ".join(name + "_paths" for name in missing)})'
+        )
+    return list(inputs)
+
+
+def needed_layers(inputs: Sequence[str], rule_layers: Sequence[str]) -> list[str]:
+    """The layers a data module reads: those of its inputs and its fusion rules.
+
+    Args:
+        inputs: the network's input channels.
+        rule_layers: the layers of the fusion rules.
+
+    Returns:
+        Layer names, sorted.
+    """
+    return sorted((set(inputs) & set(LAYER_NAMES)) | set(rule_layers))
+
+
+@dataclass(frozen=True)
+class StageLayers:
+    """A stage's auxiliary layers, opened.
+
+    Attributes:
+        rasters: raster layers by name, as datasets on the imagery grid (their
+            data arrives in samples as ``layer_<name>``).
+        vectors: vector layers by name, as GeoDataFrames on the imagery CRS.
+    """
+
+    rasters: dict[str, LayerRaster] = field(default_factory=dict)
+    vectors: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(
+        cls,
+        names: Sequence[str],
+        paths: Mapping[str, Sequence[str]],
+        crs: Any,
+        res: Any,
+    ) -> 'StageLayers':
+        """Open some layers of a stage.
+
+        Args:
+            names: the layers to open.
+            paths: the stage's files of each layer.
+            crs: the imagery CRS.
+            res: the imagery resolution.
+
+        Returns:
+            The layers.
+
+        Raises:
+            ValueError: If a layer mixes raster and vector files.
+            FileNotFoundError: If a raster layer has no file.
+        """
+        rasters: dict[str, LayerRaster] = {}
+        vectors: dict[str, Any] = {}
+        for name in names:
+            files = [str(path) for path in paths.get(name, [])]
+            kinds = {is_raster(path) for path in files}
+            if len(kinds) > 1:
+                raise ValueError(f'the {name} layer mixes raster and vector files')
+            if kinds == {True}:
+                rasters[name] = _open_raster_layer(name, files, crs, res)
+            else:
+                vectors[name] = _read_vector_files(name, files, crs)
+        return cls(rasters, vectors)
+
+
+def _open_raster_layer(name: str, files: list[str], crs: Any, res: Any) -> LayerRaster:
+    """A raster layer as a dataset on the imagery grid.
+
+    Args:
+        name: the layer.
+        files: its files or folders.
+        crs: the imagery CRS.
+        res: the imagery resolution.
+
+    Returns:
+        The dataset.
+
+    Raises:
+        FileNotFoundError: If no file matches.
+    """
+    try:
+        return LayerRaster(name, files, crs=crs, res=res)
+    except DatasetNotFoundError:
+        raise FileNotFoundError(
+            f'no {name} raster files in {files} (set {name}_paths)'
+        ) from None
+
+
+def _read_vector_files(name: str, files: list[str], crs: Any) -> Any:
+    """A vector layer's files read into one frame on the imagery CRS.
+
+    Args:
+        name: the layer.
+        files: its vector files.
+        crs: the imagery CRS.
+
+    Returns:
+        The GeoDataFrame.
+
+    Raises:
+        FileNotFoundError: If the layer has no file.
+    """
+    if not files:
+        raise FileNotFoundError(f'no {name} files for this stage (set {name}_paths)')
+    frames = [read_vector_layer(path, crs=crs, layer=name) for path in files]
+    return pandas.concat(frames) if len(frames) > 1 else frames[0]
+
+
+def layers_on_window(
+    vectors: Mapping[str, Any],
+    crs: Any,
+    transform: Affine,
+    rows: tuple[int, int],
+    cols: tuple[int, int],
+    rasters: Mapping[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """The auxiliary layers on a window of a sample, as 0/1 arrays.
+
+    Args:
+        vectors: vector layers (GeoDataFrames in ``crs``) by name; rasterised on
+            the window with each layer's options.
+        crs: CRS of the sample's grid.
+        transform: affine transform of the sample.
+        rows: (start, stop) rows of the window.
+        cols: (start, stop) columns of the window.
+        rasters: raster layers of the sample (0/1) by name; cut to the window.
+
+    Returns:
+        0/1 layers by name.
+    """
+    out = {
+        name: layer[rows[0] : rows[1], cols[0] : cols[1]]
+        for name, layer in rasters.items()
+    }
+    if not vectors:
+        return out
+    grid = transform @ Affine.translation(cols[0], rows[0])
+    with warnings.catch_warnings():
+        # Most patches miss most features: "no overlap" is normal here.
+        warnings.simplefilter('ignore', UserWarning)
+        for name, frame in vectors.items():
+            out[name] = rasterize_layer(
+                frame, name, crs, grid, cols[1] - cols[0], rows[1] - rows[0]
+            )
+    return out

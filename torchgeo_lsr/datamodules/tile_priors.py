@@ -1,0 +1,200 @@
+"""Per-tile priors of a sample: each imagery tile's part gets that tile's prior.
+
+A sample may straddle several imagery tiles. The raster writer builds each tile's
+prior on its own, reflecting the coarse codes at the tile's edges; to agree with it,
+each tile's part of a sample gets its prior from the codes inside that tile only,
+with the halo the tile's edges cut off reflected, through the one halo cut of the
+package (:func:`~torchgeo_lsr.grid.halo_window`). :class:`TileLayout` says where the
+tiles are, :class:`TilePriors` builds the parts.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from affine import Affine
+from torch import Tensor
+
+from ..grid import Bounds, halo_window
+from ..priors.builder import PriorBuilder
+
+__all__ = (
+    'PixelWindow',
+    'TileLayout',
+    'TilePriors',
+    'WindowLayers',
+    'tile_ids',
+    'tile_pixels',
+)
+
+#: ``(row0, row1, col0, col1)`` pixels of a grid.
+PixelWindow = tuple[int, int, int, int]
+
+
+def tile_pixels(bounds: Bounds, transform: Affine, shape: Sequence[int]) -> PixelWindow:
+    """The pixels of a grid inside a tile's bounds, clipped to the grid.
+
+    Args:
+        bounds: ``(minx, miny, maxx, maxy)`` of the tile.
+        transform: affine transform of the grid (north up).
+        shape: (height, width) of the grid.
+
+    Returns:
+        ``(row0, row1, col0, col1)``; empty (``row0 >= row1`` or ``col0 >= col1``)
+        if the tile misses the grid.
+    """
+    minx, miny, maxx, maxy = bounds
+    xres, yres = transform.a, -transform.e
+    left, top = transform.c, transform.f
+    return (
+        max(0, round((top - maxy) / yres)),
+        min(shape[0], round((top - miny) / yres)),
+        max(0, round((minx - left) / xres)),
+        min(shape[1], round((maxx - left) / xres)),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TileLayout:
+    """The imagery tiles of a stage.
+
+    Attributes:
+        bounds: ``(minx, miny, maxx, maxy)`` of every tile, in ``crs``.
+        paths: the imagery file of each tile (in ``bounds`` order), for exports
+            on each file's grid.
+        crs: CRS of the imagery grid.
+    """
+
+    bounds: tuple[Bounds, ...] = ()
+    paths: tuple[str, ...] = ()
+    crs: Any = None
+
+    def windows(
+        self, transform: Affine, shape: Sequence[int]
+    ) -> list[tuple[int, PixelWindow]]:
+        """Each tile's part of a grid, in pixels.
+
+        Args:
+            transform: affine transform of the grid.
+            shape: (height, width) of the grid.
+
+        Returns:
+            ``(tile index, (row0, row1, col0, col1))`` for each tile overlapping it.
+        """
+        windows = []
+        for index, bounds in enumerate(self.bounds):
+            row0, row1, col0, col1 = tile_pixels(bounds, transform, shape)
+            if col0 < col1 and row0 < row1:
+                windows.append((index, (row0, row1, col0, col1)))
+        return windows
+
+
+def tile_ids(
+    windows: Sequence[tuple[int, PixelWindow]], shape: Sequence[int]
+) -> Tensor:
+    """The index of each pixel's tile (-1 outside all).
+
+    Args:
+        windows: each tile's part of the grid (see :meth:`TileLayout.windows`).
+        shape: (height, width) of the grid.
+
+    Returns:
+        An int64 (H, W) tensor.
+    """
+    tile = torch.full(tuple(shape), -1, dtype=torch.int64)
+    for index, (row0, row1, col0, col1) in windows:
+        tile[row0:row1, col0:col1] = index
+    return tile
+
+
+#: The auxiliary layers on a window ``(rows, cols)`` of the raw sample.
+WindowLayers = Callable[[tuple[int, int], tuple[int, int]], Mapping[str, np.ndarray]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TilePriors:
+    """Builds a sample's prior tile by tile from its coarse labels.
+
+    Attributes:
+        builder: builds priors from coarse codes.
+        tile_builders: a builder per tile (in :class:`TileLayout` order) when
+            tiles take different co-occurrence matrices (e.g. one per state);
+            None: ``builder`` for all.
+        coarse_lookup: value ``v`` of the coarse raster means code
+            ``coarse_lookup[v]`` (e.g. EnviroAtlas stores NLCD as class indices);
+            None: the raster holds the codes.
+    """
+
+    builder: PriorBuilder
+    tile_builders: tuple[PriorBuilder, ...] | None = None
+    coarse_lookup: tuple[float, ...] | None = None
+
+    @property
+    def halo(self) -> int:
+        """Pixels of codes read around the sample and cropped."""
+        return self.builder.halo
+
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        """Coarse raster values as codes, through :attr:`coarse_lookup`.
+
+        Args:
+            values: raw coarse values (NaN or out-of-table values are nodata).
+
+        Returns:
+            The codes (float32, NaN where a value is not in the table); the values
+            themselves without a table.
+        """
+        if self.coarse_lookup is None:
+            return values
+        table = np.asarray([*self.coarse_lookup, np.nan], np.float32)
+        index = np.nan_to_num(values, nan=-1).astype(np.int64)
+        index[(index < 0) | (index >= len(table) - 1)] = len(table) - 1
+        result: np.ndarray = table[index]
+        return result
+
+    def build(
+        self,
+        codes: np.ndarray,
+        raw_transform: Affine,
+        tiles: TileLayout,
+        windows: Sequence[tuple[int, PixelWindow]],
+        layers: WindowLayers,
+    ) -> tuple[Tensor, Tensor]:
+        """Build the prior of each tile's part of the output grid.
+
+        The output grid is the raw sample without its halo: pixel ``(r, c)`` of
+        the output is pixel ``(r + halo, c + halo)`` of the raw sample.
+
+        Args:
+            codes: (H + 2 halo, W + 2 halo) coarse codes of the raw sample.
+            raw_transform: affine transform of the raw sample.
+            tiles: the stage's tiles.
+            windows: each tile's part of the output grid (see
+                :meth:`TileLayout.windows`).
+            layers: the auxiliary layers on a window of the raw sample.
+
+        Returns:
+            The (C, H, W) prior (0 where invalid) and its (H, W) validity.
+        """
+        halo = self.halo
+        shape = (codes.shape[0] - 2 * halo, codes.shape[1] - 2 * halo)
+        prior = np.zeros((self.builder.scheme.num_classes, *shape), np.float32)
+        valid = np.zeros(shape, bool)
+        for index, (row0, row1, col0, col1) in windows:
+            # The tile's codes within reach of the window, and how much of the
+            # halo the tile's edges cut off (reflected instead, as the writer does).
+            rows, cols, cut = halo_window(
+                (row0 + halo, row1 + halo),
+                (col0 + halo, col1 + halo),
+                halo,
+                tile_pixels(tiles.bounds[index], raw_transform, codes.shape),
+            )
+            builder = self.tile_builders[index] if self.tile_builders else self.builder
+            piece, piece_valid = builder.build_window(
+                codes[rows[0] : rows[1], cols[0] : cols[1]], cut, layers(rows, cols)
+            )
+            prior[:, row0:row1, col0:col1] = piece
+            valid[row0:row1, col0:col1] = piece_valid
+        return torch.from_numpy(prior), torch.from_numpy(valid)
