@@ -112,8 +112,9 @@ def write_big_raster(root: Path, size: int) -> None:
     (root / 'naip').mkdir(parents=True)
     with rasterio.open(root / 'naip' / 'big.tif', 'w', **profile) as dst:
         for row in range(0, size, 512):
-            strip = rng.integers(1, 255, (4, 512, size), dtype=np.uint8)
-            dst.write(strip, window=((row, row + 512), (0, size)))
+            rows = min(512, size - row)
+            strip = rng.integers(1, 255, (4, rows, size), dtype=np.uint8)
+            dst.write(strip, window=((row, row + rows), (0, size)))
     cells = -(-size // 30)
     codes = rng.choice(np.array([11, 21, 22, 41, 71, 81], np.uint8), (cells, cells))
     codes = np.repeat(np.repeat(codes[::4, ::4], 4, 0), 4, 1)[:cells, :cells]

@@ -3,15 +3,8 @@
 :class:`LSRSegmentation` trains a network ``q(l | x)`` against per-pixel priors with
 the QR or RQ loss (or CE / NLL-union), and scores both ``q`` and the implied
 posterior ``r`` against high-resolution labels, which are used for metrics only. The
-paper's baselines run through the same code path, chosen by ``method``:
-
-=================  ===========================================================
-``'lsr'``          the network learns from the prior with ``loss`` (default)
-``'prior_argmax'`` no network: ``q`` is the prior (nothing to train)
-``'hard_naive'``   cross-entropy on the prior's argmax as hard labels
-``'hr'``           supervised on the high-res labels (of other tiles or regions)
-``'hr_aux'``       as ``'hr'``, with the prior concatenated to the input
-=================  ===========================================================
+paper's baselines (``prior_argmax``, ``hard_naive``, ``hr``, ``hr_aux``) run through
+the same code path, chosen by ``method`` (see :mod:`~torchgeo_lsr.tasks.methods`).
 
 Batches are those of :class:`~torchgeo_lsr.datamodules.LSRDataModule`: ``image``,
 ``prior``, ``valid``, optionally ``mask`` (labels, ignore index = number of
@@ -21,63 +14,43 @@ receptive field) is cropped from outputs and targets before losses and metrics.
 The task never opens a file.
 """
 
-import itertools
-import math
-import os
-from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any, Literal, cast
+from collections.abc import Sequence
+from typing import Any, Literal, cast, get_args
 
 import lightning.pytorch.utilities.types
-import matplotlib.pyplot as plt
 import torch
-import torch.distributed as dist
-from torch import Tensor, nn
-from torch.nn import functional as F
+from lightning.pytorch.loggers import Logger
+from torch import Tensor
 from torch.optim import Adam
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchgeo.tasks import BaseTask
 
-from ..io import atomic_path
-from ..losses import (
-    CELoss,
-    Denominator,
-    NLLUnionLoss,
-    QRForm,
-    QRLoss,
-    RQLoss,
-    implied_posterior,
-)
-from ..metrics import ConfusionMatrix, segmentation_scores
-from ..models import (
-    ModelName,
-    SmoothedLogSoftmax,
-    build_segmentation_model,
-    receptive_field,
-    size_multiple,
-)
+from ..losses import Denominator, LossName, QRForm, build_loss
+from ..models import ModelName, receptive_field
+from ..schemes import generic_scheme
+from .borders import crop_outputs
+from .figures import log_figure, validation_figure
+from .methods import Method, check_method, hard_label_loss, hard_target, network_input
+from .network import adopt_input_statistics, build_network
+from .raster_edges import forward_inside
+from .scoring import OUTPUTS, OutputConfusions, metric_values, scored_results
+from .tile_totals import batches_within_limits, log_posterior, whole_tile_log_mass
 
 __all__ = ('LSRSegmentation', 'LossName', 'Method', 'PosteriorTotals')
-
-#: How the network is supervised (see the module documentation).
-Method = Literal['lsr', 'prior_argmax', 'hard_naive', 'hr', 'hr_aux']
-
-#: Losses on the prior for ``method='lsr'``.
-LossName = Literal['qr', 'rq', 'ce', 'nll_union']
 
 #: Class totals behind ``r`` at test time: the batch's, or each pixel's whole tile.
 PosteriorTotals = Literal['batch', 'tile']
 
-_SUPERVISED = ('hard_naive', 'hr', 'hr_aux')
-
-
-def _strip(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    """The entries of a state dict under a prefix, without it."""
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-
 
 class LSRSegmentation(BaseTask):
-    """Segmentation from priors (QR / RQ) with q and r metrics, and its baselines."""
+    """Segmentation from priors (QR / RQ) with q and r metrics, and its baselines.
+
+    Besides the Lightning hooks, the public API is :meth:`outputs` (the cropped
+    network outputs of a batch, what :mod:`torchgeo_lsr.export` and the demo call),
+    :meth:`adopt_data` (take the data module's classes, context and input
+    statistics outside a trainer), :meth:`smooth_prior`, :attr:`border`,
+    :attr:`names` and :attr:`test_results`.
+    """
 
     ignore = ('weights',)
 
@@ -154,9 +127,8 @@ class LSRSegmentation(BaseTask):
         Raises:
             ValueError: On inconsistent options.
         """
-        if method not in ('lsr', 'prior_argmax', *_SUPERVISED):
-            raise ValueError(f'unknown method {method!r}')
-        if loss not in ('qr', 'rq', 'ce', 'nll_union'):
+        check_method(method)
+        if loss not in get_args(LossName):
             raise ValueError(f'unknown loss {loss!r}')
         if border is not None and border < 0:
             raise ValueError(f'border must be >= 0, got {border}')
@@ -185,99 +157,24 @@ class LSRSegmentation(BaseTask):
         Raises:
             ValueError: If ``init_checkpoint`` does not fit the network.
         """
-        hp = self.hparams
-        if hp['method'] == 'prior_argmax':
-            self.model = None
-            return
-        smoothing = hp['output_smoothing']
-        if smoothing is None:
-            smoothing = 1e-8 if hp['method'] in _SUPERVISED else 1e-4
-        in_channels = hp['in_channels'] + (
-            hp['num_classes'] if hp['method'] == 'hr_aux' else 0
-        )
-        network = build_segmentation_model(
-            hp['model'],
-            in_channels,
-            hp['num_classes'],
-            backbone=hp['backbone'],
-            weights=self.weights,
-            num_filters=hp['num_filters'],
-        )
-        self.model = SmoothedLogSoftmax(
-            network, smoothing, multiple=size_multiple(hp['model'])
-        )
-        if hp['init_checkpoint']:
-            self._load_network(hp['init_checkpoint'])
-
-    def _load_network(self, path: str) -> None:
-        """Start from the network weights of a checkpoint or state dict.
-
-        Args:
-            path: a Lightning checkpoint of this task or of TorchGeo's segmentation
-                task, or a saved state dict of the network.
-
-        Raises:
-            FileNotFoundError: If the file does not exist.
-            ValueError: If the weights do not fit the network.
-        """
-        if not os.path.exists(path):
-            raise FileNotFoundError(f'init_checkpoint {path} does not exist')
-        saved = torch.load(path, map_location='cpu', weights_only=True)
-        state = saved.get('state_dict', saved)
-        assert self.model is not None
-        try:
-            if any(key.startswith('model.network.') for key in state):
-                # Ours: the network and its input statistics.
-                self.model.load_state_dict(_strip(state, 'model.'))
-            elif any(key.startswith('model.') for key in state):
-                # TorchGeo's segmentation task.
-                self.model.network.load_state_dict(_strip(state, 'model.'))
-            else:
-                self.model.network.load_state_dict(state)
-        except RuntimeError as error:
-            raise ValueError(
-                f'init_checkpoint {path} does not fit this network '
-                f'({self.hparams["model"]}, {self.model.network.__class__.__name__}): '
-                f'{str(error).splitlines()[0]} (check model, num_filters, '
-                'in_channels and num_classes)'
-            ) from None
+        self.model = build_network(self.hparams, self.weights)
 
     def configure_losses(self) -> None:
         """Build the loss on the prior (and the warm-up loss)."""
         hp = self.hparams
-        criterion: nn.Module
-        match hp['loss']:
-            case 'qr':
-                criterion = QRLoss(
-                    hp['qr_form'],
-                    denominator=hp['denominator'],
-                    momentum=hp['momentum'],
-                )
-            case 'rq':
-                criterion = RQLoss(
-                    denominator=hp['denominator'], momentum=hp['momentum']
-                )
-            case 'ce':
-                criterion = CELoss()
-            case _:
-                criterion = NLLUnionLoss()
-        self.criterion = criterion
-        self.warmup_criterion = CELoss()
+        self.criterion = build_loss(
+            hp['loss'],
+            qr_form=hp['qr_form'],
+            denominator=hp['denominator'],
+            momentum=hp['momentum'],
+        )
+        self.warmup_criterion = build_loss('ce')
 
     def configure_metrics(self) -> None:
         """Confusion matrices of q, r and the prior's argmax per split."""
-        classes = self.hparams['num_classes']
-        self.confusion = nn.ModuleDict(
-            {
-                f'{split}_{output}': ConfusionMatrix(classes, self.ignore_index)
-                for split in ('val', 'test')
-                for output in ('q', 'r', 'prior')
-            }
+        self.confusion = OutputConfusions(
+            self.hparams['num_classes'], self.ignore_index
         )
-
-    def _confusion(self, name: str) -> ConfusionMatrix:
-        """One of the confusion matrices (``'<split>_<output>'``)."""
-        return cast(ConfusionMatrix, self.confusion[name])
 
     def configure_optimizers(
         self,
@@ -334,19 +231,8 @@ class LSRSegmentation(BaseTask):
         if not self.class_names and scheme is not None:
             self.class_names = list(scheme.names)
         self._data_context = getattr(datamodule, 'context', None)
-        if (
-            self.hparams['normalize_input']
-            and self.model is not None
-            and self.model.input_mean.numel() == 0
-        ):
-            statistics = getattr(datamodule, 'image_statistics', None)
-            if statistics is None:
-                raise ValueError(
-                    'normalize_input needs a data module with image_statistics() '
-                    '(e.g. LSRDataModule), or set normalize_input to false'
-                )
-            mean, std = statistics()
-            self.model.set_input_statistics(mean, std)
+        if self.hparams['normalize_input'] and self.model is not None:
+            adopt_input_statistics(self.model, datamodule)
 
     # ------------------------------------------------------------- the network
 
@@ -399,43 +285,41 @@ class LSRSegmentation(BaseTask):
         output: Tensor = self.model(x)
         return output
 
-    def _forward_inside(self, x: Tensor, inside: Tensor | None) -> Tensor:
-        """Run the network on the part of each sample inside the rasters.
+    def _network_log_q(self, batch: dict[str, Any], raw_prior: Tensor) -> Tensor:
+        """``log q`` of the network on a batch (uncropped).
 
-        Samples at the edge of the imagery carry context beyond it (read as
-        zeros). Outside training, the network runs on the part inside only, so its
-        own padding applies at the imagery's edge: the result equals a forward pass
-        over the whole raster, whatever the windows. Outside pixels get a uniform
-        distribution.
+        Outside training, the network runs on the part of each sample inside the
+        rasters (see :func:`~torchgeo_lsr.tasks.raster_edges.forward_inside`).
 
         Args:
-            x: (B, channels, H, W) input.
-            inside: (B, H, W) pixels inside the rasters (None: all).
+            batch: the batch.
+            raw_prior: its prior as read (the input of ``'hr_aux'``).
 
         Returns:
             (B, C, H, W) log-probabilities.
+
+        Raises:
+            ValueError: If the imagery's bands do not match the model.
         """
-        if inside is None or self.training or bool(inside.all()):
+        image = batch['image'].float()
+        if image.shape[1] != self.hparams['in_channels']:
+            raise ValueError(
+                f'the imagery has {image.shape[1]} bands but the model has '
+                f'in_channels={self.hparams["in_channels"]}: set '
+                f'--model.init_args.in_channels {image.shape[1]}'
+            )
+        x = network_input(self.hparams['method'], image, raw_prior)
+        tile = batch.get('tile')
+        if tile is None or self.training:
             return cast(Tensor, self(x))
-        rows, cols = inside.any(2), inside.any(1)
-        whole = rows.all(1) & cols.all(1)
-        classes = int(self.hparams['num_classes'])
-        log_q = x.new_full((x.shape[0], classes, *x.shape[-2:]), -math.log(classes))
-        if whole.any():
-            log_q[whole] = self(x[whole])
-        for index in (~whole).nonzero().flatten().tolist():
-            r = rows[index].nonzero().flatten()
-            c = cols[index].nonzero().flatten()
-            if r.numel() == 0 or c.numel() == 0:
-                continue
-            r0, r1, c0, c1 = int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
-            log_q[index, :, r0:r1, c0:c1] = self(x[index : index + 1, :, r0:r1, c0:c1])[
-                0
-            ]
-        return log_q
+        return forward_inside(self, x, tile >= 0, int(self.hparams['num_classes']))
 
     def outputs(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Run the network on a batch and crop the border from everything.
+
+        Public API: the one way to get the task's outputs of a batch (used by the
+        steps, by :mod:`torchgeo_lsr.export` and by the demo). Call it under
+        ``torch.no_grad()`` and after ``eval()`` for inference.
 
         Args:
             batch: a batch with ``image`` and ``prior`` (and optionally ``valid``,
@@ -443,12 +327,13 @@ class LSRSegmentation(BaseTask):
 
         Returns:
             Cropped ``log_q``, ``prior`` (smoothed), ``valid``, ``target`` (labels
-            with invalid pixels ignored; absent without labels) and ``tile``.
+            with invalid pixels ignored; absent without labels) and ``tile``
+            (absent without tiles).
 
         Raises:
-            ValueError: If the image or prior does not match the model.
+            ValueError: If the image or prior does not match the model, or the
+                samples are too small for the border.
         """
-        image = batch['image'].float()
         raw_prior = batch['prior'].float()
         classes = self.hparams['num_classes']
         if raw_prior.shape[1] != classes:
@@ -460,38 +345,8 @@ class LSRSegmentation(BaseTask):
         if self.model is None:
             log_q = prior.log()
         else:
-            if image.shape[1] != self.hparams['in_channels']:
-                raise ValueError(
-                    f'the imagery has {image.shape[1]} bands but the model has '
-                    f'in_channels={self.hparams["in_channels"]}: set '
-                    f'--model.init_args.in_channels {image.shape[1]}'
-                )
-            x = image
-            if self.hparams['method'] == 'hr_aux':
-                x = torch.cat([image, raw_prior], 1)
-            tile = batch.get('tile')
-            log_q = self._forward_inside(x, None if tile is None else tile >= 0)
-        valid = batch.get('valid')
-        if valid is None:
-            valid = torch.ones_like(prior[:, 0], dtype=torch.bool)
-        b = self.border
-        height, width = log_q.shape[-2:]
-        if 2 * b >= min(height, width):
-            raise ValueError(
-                f'samples of {height}x{width} px are too small to crop a border of '
-                f'{b} px'
-            )
-
-        def crop(tensor: Tensor) -> Tensor:
-            return tensor[..., b : tensor.shape[-2] - b, b : tensor.shape[-1] - b]
-
-        out = {'log_q': crop(log_q), 'prior': crop(prior), 'valid': crop(valid.bool())}
-        if 'mask' in batch:
-            target = crop(batch['mask'].long())
-            out['target'] = torch.where(out['valid'], target, self.ignore_index)
-        if 'tile' in batch:
-            out['tile'] = crop(batch['tile'].long())
-        return out
+            log_q = self._network_log_q(batch, raw_prior)
+        return crop_outputs(batch, log_q, prior, self.border, self.ignore_index)
 
     def _loss(self, outputs: dict[str, Tensor]) -> Tensor:
         """The training objective of ``method`` on cropped outputs.
@@ -513,20 +368,8 @@ class LSRSegmentation(BaseTask):
             if self.training and self.global_step < self.hparams['warmup_steps']:
                 return cast(Tensor, self.warmup_criterion(log_q, prior, mask=valid))
             return cast(Tensor, self.criterion(log_q, prior, mask=valid))
-        if method == 'hard_naive':
-            target = torch.where(valid, prior.argmax(1), self.ignore_index)
-        else:
-            if 'target' not in outputs:
-                raise ValueError(
-                    f'method {method!r} trains on high-res labels: give the data '
-                    'module label_paths and train_labels=True'
-                )
-            target = outputs['target']
-        if not (target != self.ignore_index).any():
-            # NLL over no pixel is NaN; a batch without labels contributes nothing.
-            return (log_q * 0).sum()
-        loss: Tensor = F.nll_loss(log_q, target, ignore_index=self.ignore_index)
-        return loss
+        target = hard_target(method, outputs, self.ignore_index)
+        return hard_label_loss(log_q, target, self.ignore_index)
 
     def _log_r(
         self, outputs: dict[str, Tensor], totals: PosteriorTotals = 'batch'
@@ -541,19 +384,8 @@ class LSRSegmentation(BaseTask):
         Returns:
             (B, C, H, W) log-probabilities.
         """
-        log_q, prior, valid = outputs['log_q'], outputs['prior'], outputs['valid']
-        with torch.no_grad():
-            mass = None
-            if totals == 'tile' and self._tile_log_mass is not None:
-                tile = outputs['tile'].clamp_min(0)
-                mass = self._tile_log_mass[tile].permute(0, 3, 1, 2)
-            return implied_posterior(
-                log_q.detach(),
-                prior,
-                mask=valid,
-                log_class_mass=mass,
-                distributed=False if mass is not None else None,
-            )
+        whole_tile = self._tile_log_mass if totals == 'tile' else None
+        return log_posterior(outputs, whole_tile)
 
     # ------------------------------------------------------------------- steps
 
@@ -593,10 +425,12 @@ class LSRSegmentation(BaseTask):
         self.log(f'{split}_loss', loss, batch_size=outputs['log_q'].shape[0])
         if 'target' in outputs:
             log_r = self._log_r(outputs, totals)
-            target = outputs['target']
-            self._confusion(f'{split}_q').update(outputs['log_q'].argmax(1), target)
-            self._confusion(f'{split}_r').update(log_r.argmax(1), target)
-            self._confusion(f'{split}_prior').update(outputs['prior'].argmax(1), target)
+            predictions = {
+                'q': outputs['log_q'].argmax(1),
+                'r': log_r.argmax(1),
+                'prior': outputs['prior'].argmax(1),
+            }
+            self.confusion.count(split, outputs['target'], predictions)
             outputs['log_r'] = log_r
         self._last_outputs = outputs
         return loss
@@ -637,7 +471,7 @@ class LSRSegmentation(BaseTask):
         """Probabilities of q and r (batch totals) for a batch, with georeference.
 
         Whole-raster maps with whole-tile posteriors come from
-        :mod:`torchgeo_lsr.export`, which calls the network directly.
+        :mod:`torchgeo_lsr.export`, which calls :meth:`outputs` block by block.
 
         Args:
             batch: the batch.
@@ -659,51 +493,35 @@ class LSRSegmentation(BaseTask):
 
     # ----------------------------------------------------- epoch-level metrics
 
-    def _scores(self, split: str, output: str) -> dict[str, Any]:
-        """Scores of an accumulated confusion matrix (and reset it).
+    def _log_scores(self, split: str, output: str) -> dict[str, Any]:
+        """Log the scores of a split's output (when there were labelled pixels).
 
         Args:
             split: ``'val'`` or ``'test'``.
             output: ``'q'``, ``'r'`` or ``'prior'``.
 
         Returns:
-            The scores.
+            The scores (the counts start again from zero).
         """
-        metric = self._confusion(f'{split}_{output}')
-        scores = segmentation_scores(metric.compute(), self.names)
-        metric.reset()
+        scores = self.confusion.scores(split, output, self.names)
+        values = metric_values(split, output, scores)
+        if values:
+            self.log_dict(values, sync_dist=False)
         return scores
-
-    def _log_scores(self, split: str, output: str, scores: dict[str, Any]) -> None:
-        """Log accuracy, mIoU and per-class IoU (when there were labelled pixels).
-
-        Args:
-            split: ``'val'`` or ``'test'``.
-            output: ``'q'``, ``'r'`` or ``'prior'``.
-            scores: from :func:`segmentation_scores`.
-        """
-        if not scores['pixels']:
-            return
-        values = {
-            f'{split}_{output}_accuracy': scores['accuracy'],
-            f'{split}_{output}_miou': scores['miou'],
-        }
-        for name, iou in scores['per_class_iou'].items():
-            if not math.isnan(iou):
-                values[f'{split}_{output}_iou_{name}'] = iou
-        self.log_dict(values, sync_dist=False)
 
     def on_validation_epoch_end(self) -> None:
         """Log validation q / r scores."""
         for output in ('q', 'r'):
-            self._log_scores('val', output, self._scores('val', output))
-        self._confusion('val_prior').reset()
+            self._log_scores('val', output)
+        self.confusion.matrix('val', 'prior').reset()
 
     def on_test_epoch_start(self) -> None:
         """With whole-tile posteriors, sum q over every test tile first.
 
         This is the first of the paper's two evaluation passes (REFERENCE §1.6):
-        the class totals of each tile, then ``r`` with those totals.
+        the class totals of each tile
+        (:func:`~torchgeo_lsr.tasks.tile_totals.whole_tile_log_mass`), then ``r``
+        with those totals in :meth:`test_step`.
         """
         self._tile_log_mass = None
         if self.hparams['posterior_totals'] != 'tile' or self.model is None:
@@ -711,127 +529,52 @@ class LSRSegmentation(BaseTask):
         loaders = self.trainer.test_dataloaders
         if loaders is None:
             return
-        loader_list = loaders if isinstance(loaders, list | tuple) else [loaders]
-        limits = self.trainer.num_test_batches
-        sums: Tensor | None = None
         was_training = self.training
         self.eval()
-        with torch.no_grad():
-            for loader, limit in zip(loader_list, limits, strict=False):
-                batches: Iterable[Any] = loader
-                if limit is not None and not math.isinf(limit):
-                    batches = itertools.islice(loader, int(limit))
-                for batch in batches:
-                    batch = self._to_device(batch)
-                    if 'tile' not in batch:
-                        return
-                    sums = self._add_tile_mass(self.outputs(batch), sums)
-        self.train(was_training)
-        if sums is None:
-            return
-        if dist.is_available() and dist.is_initialized():
-            size = torch.tensor([sums.shape[0]], device=self.device)
-            dist.all_reduce(size, op=dist.ReduceOp.MAX)
-            sums = F.pad(sums, (0, 0, 0, int(size) - sums.shape[0]))
-            dist.all_reduce(sums)
-        # Only ratios within a tile matter, so mean and sum give the same r.
-        self._tile_log_mass = sums.clamp_min(1e-30).log().float()
-
-    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Move a batch's tensors to this module's device.
-
-        Args:
-            batch: the batch.
-
-        Returns:
-            The moved batch.
-        """
-        return {
-            key: value.to(self.device) if isinstance(value, Tensor) else value
-            for key, value in batch.items()
-        }
-
-    def _add_tile_mass(self, outputs: dict[str, Tensor], sums: Tensor | None) -> Tensor:
-        """Add a batch's q to the per-tile class totals.
-
-        Args:
-            outputs: from :meth:`outputs`.
-            sums: (tiles, C) totals so far, or None.
-
-        Returns:
-            The updated totals (grown to the largest tile index seen).
-        """
-        tile = outputs['tile']
-        keep = outputs['valid'] & (tile >= 0)
-        q = outputs['log_q'].exp().permute(0, 2, 3, 1)[keep].double()
-        index = tile[keep]
-        tiles = int(index.max()) + 1 if index.numel() else 0
-        classes = outputs['log_q'].shape[1]
-        if sums is None:
-            sums = q.new_zeros((tiles, classes))
-        elif tiles > sums.shape[0]:
-            sums = F.pad(sums, (0, 0, 0, tiles - sums.shape[0]))
-        return sums.index_add_(0, index, q)
+        try:
+            with torch.no_grad():
+                self._tile_log_mass = whole_tile_log_mass(
+                    batches_within_limits(loaders, self.trainer.num_test_batches),
+                    self.outputs,
+                    self.hparams['num_classes'],
+                    self.device,
+                )
+        finally:
+            self.train(was_training)
 
     def on_test_epoch_end(self) -> None:
         """Log test scores and keep them in :attr:`test_results`."""
-        results: dict[str, Any] = {'method': self.hparams['method']}
-        if self.hparams['method'] == 'lsr':
-            results['loss'] = self.hparams['loss']
-        for output, key in (('q', 'q'), ('r', 'r'), ('prior', 'prior_argmax')):
-            scores = self._scores('test', output)
-            self._log_scores('test', output, scores)
-            results[key] = scores
-        if self.hparams['method'] == 'hard_naive':
-            results['hard_naive'] = results['q']
-        self.test_results = results
+        scores = {output: self._log_scores('test', output) for output in OUTPUTS}
+        self.test_results = scored_results(
+            self.hparams['method'], self.hparams['loss'], scores
+        )
         self._tile_log_mass = None
 
     # ------------------------------------------------------------------ figures
 
     def _log_figure(self, batch: dict[str, Any], outputs: dict[str, Tensor]) -> None:
-        """Log a figure of the first sample: image, prior, q, r and labels.
-
-        TensorBoard loggers get it with ``add_figure``; other loggers get a PNG in
-        their log folder (``figures/val_epoch_<n>.png``).
+        """Log a figure of the first sample (see :mod:`~torchgeo_lsr.tasks.figures`).
 
         Args:
             batch: the (uncropped) batch.
             outputs: its cropped outputs.
         """
         logger = self.logger
-        if logger is None or not self.trainer.is_global_zero:
+        if not isinstance(logger, Logger) or not self.trainer.is_global_zero:
             return
-        from ..plot import plot_prediction
-        from ..schemes import generic_scheme
-
         datamodule = getattr(self.trainer, 'datamodule', None)
         scheme = getattr(datamodule, 'scheme', None) or generic_scheme(
             range(self.hparams['num_classes']), names=self.names
         )
-        b = self.border
-        image = batch['image'][0, :, b : batch['image'].shape[-2] - b]
-        image = image[..., b : image.shape[-1] - b]
         log_r = outputs.get('log_r')
         if log_r is None:
             log_r = self._log_r(outputs)
-        target = outputs.get('target')
-        fig = plot_prediction(
-            image,
-            outputs['prior'][0],
-            outputs['log_q'][0],
-            log_r[0],
+        figure = validation_figure(
+            batch['image'],
+            outputs,
+            log_r,
             scheme,
-            None if target is None else target[0],
+            border=self.border,
             title=f'epoch {self.current_epoch}',
         )
-        experiment = getattr(logger, 'experiment', None)
-        if experiment is not None and hasattr(experiment, 'add_figure'):
-            experiment.add_figure('val/prediction', fig, global_step=self.global_step)
-        elif logger.log_dir:
-            folder = Path(logger.log_dir) / 'figures'
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f'val_epoch_{self.current_epoch:03d}.png'
-            with atomic_path(path) as temporary:
-                fig.savefig(temporary, dpi=80)
-        plt.close(fig)
+        log_figure(logger, figure, epoch=self.current_epoch, step=self.global_step)

@@ -1,0 +1,204 @@
+"""Whole-tile class totals of q: the first of the paper's two evaluation passes.
+
+The implied posterior ``r`` divides q by its class totals ``S_l``. The paper
+evaluates with the totals of each pixel's **whole tile** (REFERENCE §1.6), so a
+first pass sums q per tile and class, and a second computes r with those totals.
+:class:`TileTotals` is that first pass, shared by the task's test
+(:meth:`~torchgeo_lsr.tasks.LSRSegmentation.on_test_epoch_start`, tiles numbered by
+the batches' ``tile`` key) and by :mod:`torchgeo_lsr.export` (one output grid, one
+tile). Totals are float64: a tile has up to billions of pixels.
+"""
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from lightning.pytorch.utilities import move_data_to_device
+from torch import Tensor
+from torch.nn import functional as F
+
+from ..losses import implied_posterior
+
+__all__ = (
+    'TileTotals',
+    'batches_within_limits',
+    'log_posterior',
+    'pixel_log_mass',
+    'whole_tile_log_mass',
+)
+
+
+class TileTotals:
+    """Per-tile class totals of q, accumulated over batches or blocks.
+
+    Attributes:
+        sums: (tiles, C) float64 totals; row ``t`` is tile ``t`` (zeros for a tile
+            not seen).
+    """
+
+    def __init__(
+        self, num_classes: int, device: torch.device | str | None = None
+    ) -> None:
+        """Start with no tile.
+
+        Args:
+            num_classes: classes C.
+            device: where the totals live until the first :meth:`add` (which moves
+                them to its input's device); the device of the process group's
+                reductions under DDP.
+        """
+        self.sums = torch.zeros((0, num_classes), dtype=torch.float64, device=device)
+
+    @property
+    def tiles(self) -> int:
+        """Number of tiles (the largest tile index seen plus one)."""
+        return int(self.sums.shape[0])
+
+    def _grow(self, tiles: int) -> None:
+        """Make room for ``tiles`` tiles (never shrinks)."""
+        if tiles > self.tiles:
+            self.sums = F.pad(self.sums, (0, 0, 0, tiles - self.tiles))
+
+    def add(self, q: Tensor, valid: Tensor, tile: Tensor | None = None) -> None:
+        """Add probabilities to the totals of their tiles.
+
+        Args:
+            q: (B, C, H, W) probabilities.
+            valid: (B, H, W) pixels to count.
+            tile: (B, H, W) tile index of each pixel (-1: no tile, not counted);
+                None: every pixel is in tile 0.
+        """
+        self.sums = self.sums.to(q.device)
+        if tile is None:
+            self._grow(1)
+            self.sums[0] += q.movedim(1, 0)[:, valid].double().sum(1)
+            return
+        keep = valid & (tile >= 0)
+        values = q.permute(0, 2, 3, 1)[keep].double()
+        index = tile[keep]
+        self._grow(int(index.max()) + 1 if index.numel() else 0)
+        self.sums.index_add_(0, index, values)
+
+    def reduce(self) -> None:
+        """Sum the totals of every process (nothing to do in a single process).
+
+        Processes may have seen different tiles: every one pads its totals to the
+        largest tile count first. Every process must call this, also one that saw
+        no batch at all, or the others wait for it forever.
+        """
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        size = torch.tensor([self.tiles], device=self.sums.device)
+        dist.all_reduce(size, op=dist.ReduceOp.MAX)
+        self._grow(int(size))
+        dist.all_reduce(self.sums)
+
+    def log(self) -> Tensor:
+        """Log totals, for :func:`~torchgeo_lsr.losses.implied_posterior`.
+
+        Only ratios within a tile matter, so totals and means give the same r.
+
+        Returns:
+            (tiles, C) float32 ``log S``, floored at ``log 1e-30`` (tiles without a
+            valid pixel).
+        """
+        return self.sums.clamp_min(1e-30).log().float()
+
+
+def pixel_log_mass(log_totals: Tensor, tile: Tensor) -> Tensor:
+    """Each pixel's tile's log totals, the ``log_class_mass`` of the implied posterior.
+
+    Args:
+        log_totals: (tiles, C) from :meth:`TileTotals.log`.
+        tile: (B, H, W) tile index of each pixel (-1, outside every tile, takes
+            tile 0's: such pixels are not valid).
+
+    Returns:
+        (B, C, H, W) log totals.
+    """
+    return log_totals[tile.clamp_min(0)].permute(0, 3, 1, 2)
+
+
+def batches_within_limits(
+    loaders: Any, limits: Sequence[float | None]
+) -> Iterator[Any]:
+    """The batches of a trainer's test data loaders, up to its batch limits.
+
+    Args:
+        loaders: ``trainer.test_dataloaders`` (one loader or several).
+        limits: ``trainer.num_test_batches`` (one per loader; inf: all).
+
+    Yields:
+        The batches, loader by loader.
+    """
+    loader_list = loaders if isinstance(loaders, list | tuple) else [loaders]
+    for loader, limit in zip(loader_list, limits, strict=False):
+        if limit is not None and not math.isinf(limit):
+            yield from itertools.islice(loader, int(limit))
+        else:
+            yield from loader
+
+
+def whole_tile_log_mass(
+    batches: Iterable[dict[str, Any]],
+    outputs: Callable[[dict[str, Any]], Mapping[str, Tensor]],
+    num_classes: int,
+    device: torch.device,
+) -> Tensor | None:
+    """The first pass of a test: log class totals of every tile of the batches.
+
+    Every process reduces the totals (:meth:`TileTotals.reduce`), also one that
+    had no batch.
+
+    Args:
+        batches: the test batches, with ``tile``.
+        outputs: the task's :meth:`~torchgeo_lsr.tasks.LSRSegmentation.outputs`
+            (``log_q``, ``valid``, ``tile``; run without gradients).
+        num_classes: classes C.
+        device: the task's device (batches are moved there).
+
+    Returns:
+        (tiles, C) log totals from :meth:`TileTotals.log`, or None if the
+        batches have no ``tile`` key or no tile was seen (then r uses the
+        batch's totals).
+    """
+    totals = TileTotals(num_classes, device=device)
+    tiled = True
+    for batch in batches:
+        batch = move_data_to_device(batch, device)
+        if 'tile' not in batch:
+            tiled = False
+            break
+        out = outputs(batch)
+        totals.add(out['log_q'].exp(), out['valid'], out['tile'])
+    totals.reduce()
+    return totals.log() if tiled and totals.tiles else None
+
+
+def log_posterior(outputs: Mapping[str, Tensor], log_totals: Tensor | None) -> Tensor:
+    """The implied posterior ``log r`` of a batch's outputs (no gradient).
+
+    Args:
+        outputs: the task's outputs (``log_q``, ``prior``, ``valid`` and, with
+            ``log_totals``, ``tile``).
+        log_totals: (tiles, C) whole-tile log totals from the first pass, or
+            None for the batch's own totals (summed over processes).
+
+    Returns:
+        (B, C, H, W) log-probabilities.
+    """
+    mass = None
+    if log_totals is not None:
+        mass = pixel_log_mass(log_totals, outputs['tile'])
+    with torch.no_grad():
+        return implied_posterior(
+            outputs['log_q'].detach(),
+            outputs['prior'],
+            mask=outputs['valid'],
+            log_class_mass=mass,
+            # Whole-tile totals are complete already: nothing to sum.
+            distributed=False if mass is not None else None,
+        )
