@@ -24,31 +24,28 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import matplotlib
+import torch
 
 from torchgeo_lsr.nongeo import RankedPairsClassification, RankedPairsDataModule
-from torchgeo_lsr.nongeo.sweep import fit_and_score, negative_label_sweep
+from torchgeo_lsr.nongeo.plot import (
+    LOSS_NAMES,
+    plot_accuracy_vs_k,
+    plot_learning_curves,
+)
+from torchgeo_lsr.nongeo.sweep import RunResult, fit_and_score, negative_label_sweep
 
 LOSSES = ('ce', 'nll_union', 'qr', 'rq')
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
     """Accuracy against k for the four losses (the paper's Fig. 3 in miniature)."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    from torchgeo_lsr.nongeo.plot import plot_accuracy_vs_k
-
     figure = plot_accuracy_vs_k(results['partial_labels'], title='MNIST, CPU budget')
     figure.savefig(path, dpi=120)
 
 
 def plot_curves(runs: dict[str, Any], path: Path, title: str) -> None:
     """Test accuracy per epoch of runs by name (e.g. each loss at k = 1)."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    from torchgeo_lsr.nongeo.plot import LOSS_NAMES, plot_learning_curves
-
     curves = {
         LOSS_NAMES.get(name, name): run['test_accuracy_per_epoch']
         for name, run in runs.items()
@@ -56,8 +53,8 @@ def plot_curves(runs: dict[str, Any], path: Path, title: str) -> None:
     plot_learning_curves(curves, title=title).savefig(path, dpi=120)
 
 
-def main() -> None:
-    """Run the benchmark and print the table."""
+def parse_args() -> argparse.Namespace:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--epochs', type=int, default=10)
     parser.add_argument('--lr', type=float, default=1e-3)
@@ -71,10 +68,65 @@ def main() -> None:
     parser.add_argument(
         '--threads', type=int, default=0, help='torch threads (0: default)'
     )
-    args = parser.parse_args()
-    if args.threads:
-        import torch
+    return parser.parse_args()
 
+
+def run_ranked_pairs(args: argparse.Namespace) -> RunResult:
+    """Train from ranked pairs of MNIST digits and print the scores."""
+    pl.seed_everything(0, verbose=False)
+    run = fit_and_score(
+        RankedPairsClassification(lr=args.lr),
+        RankedPairsDataModule('mnist', batch_size=256),
+        args.epochs,
+    )
+    print(
+        f'ranked pairs: test {100 * run["final_test_accuracy"]:.2f}% (best '
+        f'{100 * run["best_test_accuracy"]:.2f}%), train '
+        f'{100 * run["final_train_accuracy"]:.2f}%, '
+        f'{run["cpu_seconds"]:.0f} s CPU',
+        flush=True,
+    )
+    return run
+
+
+def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print final test accuracy per loss and k (and of the ranked pairs)."""
+    print(
+        f'\nMNIST test accuracy % after {args.epochs} epochs (lr {args.lr}, '
+        f'{args.lr_schedule}, batch 256)'
+    )
+    print('loss       ' + ''.join(f'   k={k:<4}' for k in args.ks) + '  CPU s/run')
+    for loss in args.losses:
+        row = results['partial_labels'][loss]
+        cells = ''.join(
+            f'{100 * row[str(k)]["final_test_accuracy"]:9.2f}' for k in args.ks
+        )
+        cpu = sum(row[str(k)]['cpu_seconds'] for k in args.ks) / len(args.ks)
+        print(f'{loss:<11}{cells}  {cpu:8.0f}')
+    if 'ranked_pairs' in results:
+        print(
+            f'ranked pairs (RQ): {100 * results["ranked_pairs"]["final_test_accuracy"]:.2f}%'
+        )
+
+
+def write_figures(results: dict[str, Any], args: argparse.Namespace) -> None:
+    """Accuracy against k (with all four losses) and the first k's learning curves."""
+    if len(args.losses) == len(LOSSES):
+        plot(results, args.out / 'accuracy_vs_k.png')
+        print(f'Wrote {args.out / "results.json"} and {args.out / "accuracy_vs_k.png"}')
+    k = args.ks[0]
+    first = {loss: row[str(k)] for loss, row in results['partial_labels'].items()}
+    path = args.out / f'learning_curves_k{k}.png'
+    plot_curves(first, path, f'MNIST, k = {k}, lr {args.lr} ({args.lr_schedule})')
+    print(f'Wrote {path}')
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    args = parse_args()
+    # The script only writes files: no window, whatever the default backend.
+    matplotlib.use('Agg')
+    if args.threads:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
@@ -100,47 +152,12 @@ def main() -> None:
     settings = {'lr': args.lr, 'lr_schedule': args.lr_schedule, 'on_run': report}
     negative_label_sweep(first, args.losses, args.epochs, **settings)
     if not args.skip_ranking:
-        pl.seed_everything(0, verbose=False)
-        run = fit_and_score(
-            RankedPairsClassification(lr=args.lr),
-            RankedPairsDataModule('mnist', batch_size=256),
-            args.epochs,
-        )
-        results['ranked_pairs'] = run
-        print(
-            f'ranked pairs: test {100 * run["final_test_accuracy"]:.2f}% (best '
-            f'{100 * run["best_test_accuracy"]:.2f}%), train '
-            f'{100 * run["final_train_accuracy"]:.2f}%, '
-            f'{run["cpu_seconds"]:.0f} s CPU',
-            flush=True,
-        )
+        results['ranked_pairs'] = run_ranked_pairs(args)
     if rest:
         negative_label_sweep(rest, args.losses, args.epochs, **settings)
-    (args.out / 'results.json').write_text(json.dumps(results, indent=1))
-    print(
-        f'\nMNIST test accuracy % after {args.epochs} epochs (lr {args.lr}, '
-        f'{args.lr_schedule}, batch 256)'
-    )
-    print('loss       ' + ''.join(f'   k={k:<4}' for k in args.ks) + '  CPU s/run')
-    for loss in args.losses:
-        row = results['partial_labels'][loss]
-        cells = ''.join(
-            f'{100 * row[str(k)]["final_test_accuracy"]:9.2f}' for k in args.ks
-        )
-        cpu = sum(row[str(k)]['cpu_seconds'] for k in args.ks) / len(args.ks)
-        print(f'{loss:<11}{cells}  {cpu:8.0f}')
-    if 'ranked_pairs' in results:
-        print(
-            f'ranked pairs (RQ): {100 * results["ranked_pairs"]["final_test_accuracy"]:.2f}%'
-        )
-    if len(args.losses) == len(LOSSES):
-        plot(results, args.out / 'accuracy_vs_k.png')
-        print(f'Wrote {args.out / "results.json"} and {args.out / "accuracy_vs_k.png"}')
-    k = args.ks[0]
-    first = {loss: row[str(k)] for loss, row in results['partial_labels'].items()}
-    path = args.out / f'learning_curves_k{k}.png'
-    plot_curves(first, path, f'MNIST, k = {k}, lr {args.lr} ({args.lr_schedule})')
-    print(f'Wrote {path}')
+    save()
+    print_table(results, args)
+    write_figures(results, args)
 
 
 if __name__ == '__main__':

@@ -7,7 +7,9 @@ import torch
 
 from torchgeo_lsr.metrics import (
     ConfusionMatrix,
+    accuracy,
     confusion_matrix,
+    f1_scores,
     format_scores_table,
     segmentation_scores,
 )
@@ -84,3 +86,83 @@ def test_table() -> None:
     line = format_scores_table({'x': only_water}).splitlines()[2]
     assert line.rstrip().endswith('-')  # trees never occurs: no IoU
     json.dumps(scores)  # plain Python values
+
+
+def test_f1_scores_match_scikit_learn() -> None:
+    from sklearn.metrics import f1_score  # optional dependency (the nongeo extra)
+
+    generator = torch.Generator().manual_seed(0)
+    true = torch.randint(0, 5, (200,), generator=generator)
+    predicted = torch.where(
+        torch.rand(200, generator=generator) < 0.6,
+        true,
+        torch.randint(0, 4, (200,), generator=generator),
+    )
+    confusion = torch.zeros(6, 6, dtype=torch.int64)
+    confusion.index_put_((true, predicted), torch.ones(200, dtype=torch.int64), True)
+    scores = f1_scores(confusion)
+    assert scores['accuracy'] == pytest.approx(
+        float((true == predicted).mean(dtype=torch.float64))
+    )
+    assert scores['micro_f1'] == pytest.approx(
+        f1_score(true, predicted, average='micro')
+    )
+    assert scores['macro_f1'] == pytest.approx(
+        f1_score(true, predicted, average='macro')
+    )
+    assert math.isnan(f1_scores(torch.zeros(3, 3))['macro_f1'])
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_pooled_f1_matches_scikit_learn_on_random_data(seed: int) -> None:
+    from sklearn.metrics import f1_score  # optional dependency (the nongeo extra)
+
+    rng = np.random.default_rng(seed)
+    classes = int(rng.integers(2, 8))
+    # Batches of random sizes, some classes absent from labels or predictions.
+    batches = []
+    for _ in range(int(rng.integers(1, 6))):
+        size = int(rng.integers(0, 60))
+        true = rng.integers(0, max(1, classes - 1), size)
+        predicted = np.where(
+            rng.random(size) < 0.5, true, rng.integers(0, classes, size)
+        )
+        batches.append((predicted, true))
+    metric = ConfusionMatrix(classes)
+    for predicted, true in batches:
+        metric.update(torch.from_numpy(predicted), torch.from_numpy(true))
+    scores = f1_scores(metric.compute())
+    predicted = np.concatenate([p for p, _ in batches])
+    true = np.concatenate([t for _, t in batches])
+    if not true.size:
+        assert math.isnan(scores['macro_f1'])
+        return
+    assert scores['accuracy'] == pytest.approx(np.mean(predicted == true))
+    assert accuracy(metric.compute()) == pytest.approx(np.mean(predicted == true))
+    assert scores['micro_f1'] == pytest.approx(
+        f1_score(true, predicted, average='micro')
+    )
+    assert scores['macro_f1'] == pytest.approx(
+        f1_score(true, predicted, average='macro')
+    )
+
+
+def test_accuracy() -> None:
+    assert accuracy(torch.tensor([[3, 1], [0, 4]])) == pytest.approx(7 / 8)
+    assert accuracy(np.array([[0, 2], [0, 0]])) == 0
+    assert math.isnan(accuracy(torch.zeros(2, 2)))
+    with pytest.raises(ValueError, match='square'):
+        accuracy(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match='square'):
+        f1_scores(torch.zeros(3))
+
+
+def test_confusion_matrix_updates_after_a_reset_in_inference_mode() -> None:
+    # Lightning validates under inference mode but fits under no_grad only.
+    metric = ConfusionMatrix(2)
+    with torch.inference_mode():
+        metric.update(torch.tensor([0, 1]), torch.tensor([0, 0]))
+        metric.reset()
+    with torch.no_grad():
+        metric.update(torch.tensor([1, 1]), torch.tensor([1, 0]))
+    assert metric.compute().tolist() == [[0, 1], [0, 1]]

@@ -4,7 +4,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from torchgeo_lsr.toy import TOY_LOSSES, make_toy_problem, run_toy_demo
+from torchgeo_lsr.losses import ce_loss, qr_loss, rq_loss
+from torchgeo_lsr.toy import (
+    _TOY_LOSS_SPECS,
+    TOY_LOSSES,
+    ToyLoss,
+    _build_toy_loss,
+    make_toy_problem,
+    run_toy_demo,
+)
 
 
 def test_problem_is_consistent() -> None:
@@ -49,3 +57,19 @@ def test_demo_resolves_the_prior(tmp_path: Path) -> None:
     assert set(saved) == {'prior_argmax', *TOY_LOSSES}
     assert saved['qr']['q']['accuracy'] == pytest.approx(qr['q']['accuracy'])
     assert (tmp_path / 'toy.png').read_bytes().startswith(b'\x89PNG')
+
+
+@pytest.mark.parametrize('name', TOY_LOSSES)
+def test_each_demo_loss_is_the_factory_s(name: ToyLoss) -> None:
+    # The demo's names map onto the one loss factory: qr_kl is QR in KL form.
+    generator = torch.Generator().manual_seed(0)
+    log_q = torch.randn(50, 4, generator=generator).log_softmax(1)
+    prior = torch.rand(50, 4, generator=generator)
+    expected = {
+        'ce': ce_loss(log_q, prior),
+        'qr': qr_loss(log_q, prior, 'free_energy'),
+        'qr_kl': qr_loss(log_q, prior, 'kl'),
+        'rq': rq_loss(log_q, prior),
+    }
+    torch.testing.assert_close(_build_toy_loss(name)(log_q, prior), expected[name])
+    assert set(_TOY_LOSS_SPECS) == set(TOY_LOSSES)

@@ -1,12 +1,14 @@
-"""Segmentation scores from confusion matrices: accuracy, class-mean IoU, per-class IoU.
+"""Scores from confusion matrices: accuracy, IoU (segmentation), F1 (classification).
 
-One module for every place that scores a map: the task's validation and test
-metrics (q, r and the prior's argmax), ``torchgeo-lsr evaluate`` on exported
-GeoTIFFs, and the benchmarks. Scores follow the paper's evaluation (REFERENCE §2.9):
-pixels whose label is the ignore index do not count; the accuracy is global over all
-counted pixels; the IoU of a class sums intersections and unions over everything
-scored (all tiles), and the class-mean IoU averages it over the classes that occur
-in the labels or the predictions (a class absent from both has no IoU).
+One module for every place that scores predictions: the segmentation task's
+validation and test metrics (q, r and the prior's argmax), ``torchgeo-lsr evaluate``
+on exported GeoTIFFs, the benchmarks, and the non-geo tasks (accuracy, F1, and the
+image prior's IoU). Segmentation scores follow the paper's evaluation (REFERENCE
+§2.9): pixels whose label is the ignore index do not count; the accuracy is global
+over all counted pixels; the IoU of a class sums intersections and unions over
+everything scored (all tiles), and the class-mean IoU averages it over the classes
+that occur in the labels or the predictions (a class absent from both has no IoU).
+Micro- and macro-F1 (:func:`f1_scores`) are likewise computed from pooled counts.
 
 Confusion matrices are ``(C, C)`` int64 counts with rows = true class and columns =
 predicted class. :class:`ConfusionMatrix` accumulates them as a torchmetrics metric,
@@ -24,7 +26,9 @@ from torchmetrics import Metric
 
 __all__ = (
     'ConfusionMatrix',
+    'accuracy',
     'confusion_matrix',
+    'f1_scores',
     'format_scores_table',
     'segmentation_scores',
 )
@@ -81,6 +85,71 @@ def confusion_matrix(
     return counts.reshape(num_classes, num_classes)
 
 
+def _counts(confusion: Tensor | np.ndarray) -> Tensor:
+    """A confusion matrix as float64 counts on the CPU, checked to be square.
+
+    Args:
+        confusion: (C, C) counts, rows = true class, columns = predicted class.
+
+    Returns:
+        The counts.
+
+    Raises:
+        ValueError: If the matrix is not square.
+    """
+    counts = torch.as_tensor(confusion).double().cpu()
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+        raise ValueError(f'a confusion matrix is square, got {tuple(counts.shape)}')
+    return counts
+
+
+def accuracy(confusion: Tensor | np.ndarray) -> float:
+    """The fraction of counted samples whose prediction is their true class.
+
+    Args:
+        confusion: (C, C) counts, rows = true class, columns = predicted class.
+
+    Returns:
+        The accuracy in [0, 1] (NaN without samples).
+
+    Raises:
+        ValueError: If the matrix is not square.
+    """
+    counts = _counts(confusion)
+    total = float(counts.sum())
+    return float(counts.diagonal().sum()) / total if total else math.nan
+
+
+def f1_scores(confusion: Tensor | np.ndarray) -> dict[str, float]:
+    """Accuracy, micro-F1 and macro-F1 of a confusion matrix.
+
+    Macro-F1 averages the per-class F1 over the classes that occur among the
+    labels or the predictions (as scikit-learn's ``f1_score(average='macro')``);
+    for one label per sample, micro-F1 equals accuracy. Given counts pooled over
+    batches and processes (:class:`ConfusionMatrix`), these are the scores of all
+    samples at once, not means of per-batch or per-process scores.
+
+    Args:
+        confusion: (C, C) counts, rows = true class, columns = predicted class.
+
+    Returns:
+        ``accuracy``, ``micro_f1`` and ``macro_f1`` (NaN without samples).
+
+    Raises:
+        ValueError: If the matrix is not square.
+    """
+    counts = _counts(confusion)
+    if not float(counts.sum()):
+        nan = math.nan
+        return {'accuracy': nan, 'micro_f1': nan, 'macro_f1': nan}
+    hits = counts.diagonal()
+    true, predicted = counts.sum(1), counts.sum(0)
+    present = (true + predicted) > 0
+    f1 = 2 * hits[present] / (true[present] + predicted[present])
+    share = accuracy(counts)
+    return {'accuracy': share, 'micro_f1': share, 'macro_f1': float(f1.mean())}
+
+
 def segmentation_scores(
     confusion: Tensor | np.ndarray, names: Sequence[str] | None = None
 ) -> dict[str, Any]:
@@ -99,9 +168,7 @@ def segmentation_scores(
     Raises:
         ValueError: If the matrix is not square or the names do not match it.
     """
-    counts = torch.as_tensor(confusion).double().cpu()
-    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
-        raise ValueError(f'a confusion matrix is square, got {tuple(counts.shape)}')
+    counts = _counts(confusion)
     num_classes = counts.shape[0]
     names = (
         list(names) if names is not None else [f'class_{i}' for i in range(num_classes)]
@@ -114,7 +181,7 @@ def segmentation_scores(
     iou = torch.where(union > 0, intersection / union.clamp_min(1), math.nan)
     present = union > 0
     return {
-        'accuracy': float(intersection.sum()) / total if total else math.nan,
+        'accuracy': accuracy(counts),
         'miou': float(iou[present].mean()) if present.any() else math.nan,
         'per_class_iou': {n: float(v) for n, v in zip(names, iou, strict=True)},
         'pixels': int(total),
@@ -122,7 +189,11 @@ def segmentation_scores(
 
 
 class ConfusionMatrix(Metric):
-    """Accumulated confusion matrix (summed over batches and DDP processes)."""
+    """Accumulated confusion matrix (summed over batches and DDP processes).
+
+    Under DDP, :meth:`compute` sums the counts of all processes, so every
+    process must call it.
+    """
 
     full_state_update = False
     confusion: Tensor
@@ -150,9 +221,13 @@ class ConfusionMatrix(Metric):
             prediction: predicted class indices.
             target: true class indices (the ignore index is not counted).
         """
-        self.confusion += confusion_matrix(
+        counts = confusion_matrix(
             prediction, target, self.num_classes, self.ignore_index
-        ).to(self.confusion.device)
+        )
+        # Not in place: a reset under inference mode (Lightning's validate and
+        # test) leaves an inference tensor, which a later update outside it (the
+        # validation of fit runs under no_grad only) may not modify in place.
+        self.confusion = self.confusion + counts.to(self.confusion.device)
 
     def compute(self) -> Tensor:
         """The accumulated (C, C) counts."""

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from .io import atomic_path
-from .losses import ce_loss, implied_posterior, qr_loss, rq_loss
+from .losses import LossName, QRForm, build_loss, implied_posterior
 
 __all__ = (
     'TOY_LOSSES',
@@ -40,6 +40,15 @@ ToyLoss = Literal['ce', 'qr', 'qr_kl', 'rq']
 
 #: Losses compared by the demo: soft cross-entropy, QR (free energy and KL), RQ.
 TOY_LOSSES: tuple[ToyLoss, ...] = ('ce', 'qr', 'qr_kl', 'rq')
+
+#: Each demo loss as :func:`~torchgeo_lsr.losses.build_loss` arguments: the loss
+#: name and the QR form (used by QR only).
+_TOY_LOSS_SPECS: dict[ToyLoss, tuple[LossName, QRForm]] = {
+    'ce': ('ce', 'kl'),
+    'qr': ('qr', 'free_energy'),
+    'qr_kl': ('qr', 'kl'),
+    'rq': ('rq', 'kl'),
+}
 
 #: Display names of the demo's losses.
 TOY_LOSS_NAMES: dict[str, str] = {
@@ -133,24 +142,17 @@ def make_toy_problem(
     )
 
 
-def _loss_value(name: ToyLoss, log_q: Tensor, prior: Tensor) -> Tensor:
-    """Loss ``name`` of the demo.
+def _build_toy_loss(name: ToyLoss) -> nn.Module:
+    """The loss module of a demo loss name.
 
     Args:
         name: one of :data:`TOY_LOSSES`.
-        log_q: log-probabilities.
-        prior: prior beliefs.
 
     Returns:
-        The loss.
+        The loss, called as ``loss(log_q, prior)``.
     """
-    if name == 'ce':
-        return ce_loss(log_q, prior)
-    if name == 'qr':
-        return qr_loss(log_q, prior, 'free_energy')
-    if name == 'qr_kl':
-        return qr_loss(log_q, prior, 'kl')
-    return rq_loss(log_q, prior)
+    loss, qr_form = _TOY_LOSS_SPECS[name]
+    return build_loss(loss, qr_form=qr_form)
 
 
 def train_toy_model(
@@ -190,11 +192,12 @@ def train_toy_model(
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
     if warmup_steps is None:
         warmup_steps = steps // 4
+    warmup, criterion = _build_toy_loss('ce'), _build_toy_loss(loss)
     for step in range(steps):
         optimiser.zero_grad()
         log_q = model(problem.features).log_softmax(1)
-        current: ToyLoss = 'ce' if step < warmup_steps else loss
-        value = _loss_value(current, log_q, problem.prior)
+        current = warmup if step < warmup_steps else criterion
+        value: Tensor = current(log_q, problem.prior)
         value.backward()  # type: ignore[no-untyped-call]
         optimiser.step()
     return model
@@ -273,6 +276,7 @@ def plot_toy_results(
         results: accuracies as returned by :func:`run_toy_demo`.
         path: PNG file to write (atomically).
     """
+    # Imported here: only the demo's figure needs matplotlib (and its Agg backend).
     import matplotlib
 
     matplotlib.use('Agg')

