@@ -189,3 +189,21 @@ def test_unknown_class_or_key_is_lightnings_error(
         main(['fit', *args, '--config', str(bad)])
     assert raised.value.code != 0
     assert 'warmup_stepz' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('name', ['block_size', 'window'])
+def test_predict_block_size_keeps_its_old_name(
+    tiny_scene: TinyScene, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    # --window, the option's older name, works on the command line and in a config
+    # saved before; the saved config now uses block_size.
+    saved = tmp_path / 'saved.yaml'
+    saved.write_text(f'{name}: 32\n')
+    args = ['predict', *scene_args(tiny_scene, tmp_path)]
+    for options, value in (([f'--{name}', '64'], 64), (['--config', str(saved)], 32)):
+        with pytest.raises(SystemExit) as raised:
+            main([*args, *options, '--print_config'])
+        assert raised.value.code == 0
+        printed = capsys.readouterr().out
+        assert f'block_size: {value}\n' in printed
+        assert 'window:' not in printed

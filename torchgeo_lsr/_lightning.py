@@ -8,11 +8,17 @@ resolved config is saved beside the logs. On top of TorchGeo's:
 * ``test`` prints a table of the q / r / prior-argmax scores and, with
   ``--results PATH``, writes them as JSON;
 * ``predict`` takes ``--out PATH`` (see :mod:`torchgeo_lsr.export`).
+
+:func:`run_lightning` is how the command line and the demo start these runs.
 """
 
 import os
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import torch
 
 # Importing the task and data-module packages (TorchGeo's and ours) lets configs
 # name their classes by short name.
@@ -24,9 +30,19 @@ from . import __version__
 from . import datamodules as _datamodules  # noqa: F401  (our short class names)
 from . import nongeo as _nongeo  # noqa: F401
 from . import tasks as _tasks  # noqa: F401
-from .export import PRODUCTS
+from .export import PRODUCTS, ExportOptions, export_with_trainer
+from .results import print_test_results, write_results_json
+from .tasks import LSRSegmentation
 
-__all__ = ('LSRLightningCLI', 'print_test_results')
+__all__ = (
+    'LIGHTNING_COMMANDS',
+    'LSRLightningCLI',
+    'print_test_results',
+    'run_lightning',
+)
+
+#: Subcommands run by LightningCLI.
+LIGHTNING_COMMANDS = ('fit', 'validate', 'test', 'predict')
 
 #: GDAL settings TorchGeo's CLI uses for reading many rasters.
 _RASTERIO_SETTINGS = {
@@ -34,43 +50,6 @@ _RASTERIO_SETTINGS = {
     'GDAL_MAX_RAW_BLOCK_CACHE_SIZE': '200000000',
     'GDAL_SWATH_SIZE': '200000000',
 }
-
-
-def _row_label(results: dict[str, Any]) -> str:
-    """How a run is called in tables: the loss for LSR, else the method."""
-    method = results.get('method', 'lsr')
-    if method == 'lsr':
-        return str(results.get('loss', 'lsr')).upper().replace('NLL_UNION', 'NLL-union')
-    return str(
-        {
-            'hard_naive': 'hard naive',
-            'prior_argmax': 'prior argmax',
-            'hr': 'HR',
-            'hr_aux': 'HR + aux',
-        }.get(method, method)
-    )
-
-
-def print_test_results(results: dict[str, Any]) -> str:
-    """The q / r / prior-argmax table of a test run.
-
-    Args:
-        results: :attr:`~torchgeo_lsr.tasks.LSRSegmentation.test_results`.
-
-    Returns:
-        The table (also printed).
-    """
-    from .metrics import format_scores_table
-
-    label = _row_label(results)
-    rows = {}
-    if results.get('method') != 'prior_argmax':
-        rows[f'{label} (q)'] = results['q']
-        rows[f'{label} (r)'] = results['r']
-    rows['prior argmax'] = results['prior_argmax']
-    table = format_scores_table(rows)
-    print(f'\nTest scores ({results["q"]["pixels"]:,} labelled pixels)\n{table}\n')
-    return table
 
 
 def _parse_region(text: str | None) -> Any:
@@ -89,6 +68,107 @@ def _parse_region(text: str | None) -> Any:
         return [float(part) for part in parts] if len(parts) == 4 else text
     except ValueError:
         return text
+
+
+def _add_test_arguments(parser: LightningArgumentParser) -> None:
+    """Add ``test``'s options beside LightningCLI's.
+
+    Args:
+        parser: the ``test`` subcommand's parser.
+    """
+    parser.add_argument(
+        '--results',
+        type=str | None,
+        default=None,
+        help='write the q / r / prior-argmax scores to this JSON file',
+    )
+
+
+def _add_predict_arguments(parser: LightningArgumentParser) -> None:
+    """Add ``predict``'s export options beside LightningCLI's.
+
+    ``--block_size`` is also spelled ``--window`` (its older name); a config may
+    use either key, and the saved config uses ``block_size``.
+
+    Args:
+        parser: the ``predict`` subcommand's parser.
+    """
+    parser.add_argument(
+        '--out',
+        type=str | None,
+        default=None,
+        help='write maps: a .tif for one imagery tile, else a folder '
+        '(without it, predict returns probabilities as TorchGeo does)',
+    )
+    parser.add_argument(
+        '--products',
+        type=list[str],
+        default=[],
+        help=f'extra products beside the class map, from {list(PRODUCTS)}',
+    )
+    parser.add_argument(
+        '--map_source',
+        type=str,
+        default='r',
+        help="class map from 'r' (whole-tile implied posterior) or 'q'",
+    )
+    parser.add_argument(
+        '--block_size', '--window', type=int, default=1024, help='block side in pixels'
+    )
+    parser.add_argument(
+        '--probability_dtype',
+        type=str,
+        default='uint8',
+        help="probability bands as 'uint8' (255 p) or 'float32'",
+    )
+    parser.add_argument(
+        '--region',
+        type=str | None,
+        default=None,
+        help='one map of a region across tiles instead of one per tile: '
+        "'xmin,ymin,xmax,ymax' in the imagery CRS, or a vector file of polygons",
+    )
+    parser.add_argument(
+        '--overwrite',
+        type=bool,
+        default=False,
+        help='export tiles whose outputs exist (default: skip, so runs resume)',
+    )
+
+
+def _export_options(config: Any) -> ExportOptions:
+    """The export options of ``predict --out`` from its parsed config.
+
+    Args:
+        config: the ``predict`` subcommand's config.
+
+    Returns:
+        The options.
+    """
+    return ExportOptions(
+        products=tuple(config.get('products') or ()),
+        map_source=config.get('map_source', 'r'),
+        window=config.get('block_size', 1024),
+        probability_dtype=config.get('probability_dtype', 'uint8'),
+        overwrite=bool(config.get('overwrite', False)),
+        region=_parse_region(config.get('region')),
+    )
+
+
+def _load_weights(model: LSRSegmentation, ckpt_path: str) -> None:
+    """Load a checkpoint's weights into the task (``predict --out`` exports itself).
+
+    Args:
+        model: the task.
+        ckpt_path: the checkpoint file.
+
+    Raises:
+        ValueError: If the checkpoint is not a file.
+    """
+    if not Path(ckpt_path).is_file():
+        raise ValueError(f'--ckpt_path {ckpt_path} is not a checkpoint file')
+    checkpoint = torch.load(ckpt_path, map_location='cpu', weights_only=True)
+    model.load_state_dict(checkpoint['state_dict'])
 
 
 class LSRLightningCLI(LightningCLI):
@@ -132,55 +212,9 @@ class LSRLightningCLI(LightningCLI):
         """
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
         if subcommand == 'test':
-            parser.add_argument(
-                '--results',
-                type=str | None,
-                default=None,
-                help='write the q / r / prior-argmax scores to this JSON file',
-            )
+            _add_test_arguments(parser)
         if subcommand == 'predict':
-            parser.add_argument(
-                '--out',
-                type=str | None,
-                default=None,
-                help='write maps: a .tif for one imagery tile, else a folder '
-                '(without it, predict returns probabilities as TorchGeo does)',
-            )
-            parser.add_argument(
-                '--products',
-                type=list[str],
-                default=[],
-                help=f'extra products beside the class map, from {list(PRODUCTS)}',
-            )
-            parser.add_argument(
-                '--map_source',
-                type=str,
-                default='r',
-                help="class map from 'r' (whole-tile implied posterior) or 'q'",
-            )
-            parser.add_argument(
-                '--window', type=int, default=1024, help='block side in pixels'
-            )
-            parser.add_argument(
-                '--probability_dtype',
-                type=str,
-                default='uint8',
-                help="probability bands as 'uint8' (255 p) or 'float32'",
-            )
-            parser.add_argument(
-                '--region',
-                type=str | None,
-                default=None,
-                help='one map of a region across tiles instead of one per tile: '
-                "'xmin,ymin,xmax,ymax' in the imagery CRS, or a vector file of "
-                'polygons',
-            )
-            parser.add_argument(
-                '--overwrite',
-                type=bool,
-                default=False,
-                help='export tiles whose outputs exist (default: skip, so runs resume)',
-            )
+            _add_predict_arguments(parser)
         return parser
 
     def predict(
@@ -202,7 +236,6 @@ class LSRLightningCLI(LightningCLI):
             The written paths (with ``--out``), else the predictions.
 
         Raises:
-            ValueError: If the checkpoint is not a file (``--out`` needs a path).
             TypeError: With ``--out`` for a task that is not LSR segmentation.
         """
         config = self.config_init['predict']
@@ -211,9 +244,6 @@ class LSRLightningCLI(LightningCLI):
             return self.trainer.predict(
                 model, datamodule=datamodule, ckpt_path=ckpt_path, **kwargs
             )
-        from .export import ExportOptions, export_with_trainer
-        from .tasks import LSRSegmentation
-
         if not isinstance(model, LSRSegmentation):
             raise TypeError(
                 f'predict --out exports maps of LSR segmentation tasks; '
@@ -221,21 +251,10 @@ class LSRLightningCLI(LightningCLI):
                 '--out'
             )
         if ckpt_path is not None:
-            if not Path(ckpt_path).is_file():
-                raise ValueError(f'--ckpt_path {ckpt_path} is not a checkpoint file')
-            import torch
-
-            checkpoint = torch.load(ckpt_path, map_location='cpu', weights_only=True)
-            model.load_state_dict(checkpoint['state_dict'])
-        options = ExportOptions(
-            products=tuple(config.get('products') or ()),
-            map_source=config.get('map_source', 'r'),
-            window=config.get('window', 1024),
-            probability_dtype=config.get('probability_dtype', 'uint8'),
-            overwrite=bool(config.get('overwrite', False)),
-            region=_parse_region(config.get('region')),
+            _load_weights(model, ckpt_path)
+        written = export_with_trainer(
+            self.trainer, model, datamodule, out, _export_options(config)
         )
-        written = export_with_trainer(self.trainer, model, datamodule, out, options)
         if self.trainer.is_global_zero:
             print(f'Wrote maps of {len(written)} tile(s) to {out}')
         return written
@@ -248,9 +267,25 @@ class LSRLightningCLI(LightningCLI):
         print_test_results(results)
         path = self.config_init['test'].get('results')
         if path:
-            from .cli import results_json
-            from .io import atomic_path
-
-            with atomic_path(path) as temporary:
-                Path(temporary).write_text(results_json(results) + '\n')
+            write_results_json(path, results)
             print(f'Wrote {path}')
+
+
+def run_lightning(args: Sequence[str], run: bool = True) -> Any:
+    """Run a LightningCLI subcommand (``fit``, ``validate``, ``test``, ``predict``).
+
+    Args:
+        args: the subcommand and its arguments, as on the command line; with
+            ``run=False``, the arguments only (no subcommand).
+        run: run the subcommand; else only instantiate the model, data module and
+            trainer from the arguments.
+
+    Returns:
+        The LightningCLI object (its ``model``, ``datamodule`` and ``trainer``).
+    """
+    with warnings.catch_warnings():
+        # Our own command line hands its arguments over on purpose.
+        warnings.filterwarnings(
+            'ignore', message="LightningCLI's args parameter is intended"
+        )
+        return LSRLightningCLI(args=list(args), run=run)

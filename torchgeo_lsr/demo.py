@@ -22,6 +22,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
+import rasterio
+import rasterio.windows
+import torch
+
+from ._lightning import run_lightning
+from .datasets import SceneManifest, make_scene
+from .io import atomic_path
+from .plot import plot_class_maps
+from .priors import estimate_cooccurrence
+from .results import demo_table, write_results_json
+from .tasks import LSRSegmentation
+
 __all__ = ('demo_table', 'run_demo')
 
 #: Runs of the demo: name -> extra command-line options. The hard-naive baseline
@@ -48,9 +61,6 @@ def _prepare_scene(scene: Path) -> Path:
     Returns:
         The co-occurrence CSV.
     """
-    from .datasets import SceneManifest, make_scene
-    from .priors import estimate_cooccurrence
-
     manifest_path = scene / 'manifest.json'
     if manifest_path.exists():
         manifest = SceneManifest.load(manifest_path)
@@ -84,25 +94,60 @@ def _last_checkpoint(root: Path) -> Path:
     return found[-1]
 
 
-def demo_table(results: dict[str, Any]) -> str:
-    """The demo's table: the prior's argmax, hard naive (q, r) and QR (q, r).
+def _fit_and_test(
+    name: str, common: list[str], options: list[str], root: Path
+) -> dict[str, Any]:
+    """Fit one run of the demo and test its last checkpoint.
 
     Args:
-        results: combined results (see :func:`run_demo`).
+        name: the run's name (see :data:`RUNS`).
+        common: the runs' common options (config and overrides).
+        options: the run's own options.
+        root: the run's folder.
 
     Returns:
-        The table.
+        The run's test results (as ``test --results`` writes them).
     """
-    from .metrics import format_scores_table
+    run = [*common, *options, '--trainer.default_root_dir', str(root)]
+    print(f'\n=== {name}: fit ===')
+    run_lightning(['fit', *run])
+    checkpoint = _last_checkpoint(root)
+    print(f'\n=== {name}: test ({checkpoint}) ===')
+    path = root / 'results.json'
+    run_lightning(
+        ['test', *run, '--ckpt_path', str(checkpoint), '--results', str(path)]
+    )
+    results: dict[str, Any] = json.loads(path.read_text())
+    return results
 
-    rows = {
-        'prior argmax': results['prior_argmax'],
-        'hard naive (q)': results['hard_naive'],
-        'hard naive (r)': results['hard_naive_r'],
-        'QR (q)': results['q'],
-        'QR (r)': results['r'],
-    }
-    return format_scores_table(rows)
+
+def _export_maps(common: list[str], root: Path, maps: Path) -> Path:
+    """Export the maps of the whole scene with a run's last checkpoint.
+
+    Args:
+        common: the runs' common options (config and overrides).
+        root: the run's folder.
+        maps: the maps' folder.
+
+    Returns:
+        The checkpoint used.
+    """
+    checkpoint = _last_checkpoint(root)
+    run_lightning(
+        [
+            'predict',
+            *common,
+            '--trainer.default_root_dir',
+            str(root),
+            '--ckpt_path',
+            str(checkpoint),
+            '--out',
+            str(maps),
+            '--products',
+            '[confidence]',
+        ]
+    )
+    return checkpoint
 
 
 def run_demo(
@@ -126,9 +171,6 @@ def run_demo(
     Raises:
         FileNotFoundError: If the config does not exist.
     """
-    from .cli import results_json, run_lightning
-    from .io import atomic_path
-
     out, scene, config = Path(out), Path(scene), Path(config)
     if not config.exists():
         raise FileNotFoundError(
@@ -143,30 +185,10 @@ def run_demo(
         str(matrix),
         *(extra_args or []),
     ]
-    scores: dict[str, dict[str, Any]] = {}
-    for name, options in RUNS.items():
-        root = out / name
-        print(f'\n=== {name}: fit ===')
-        run_lightning(
-            ['fit', *common, *options, '--trainer.default_root_dir', str(root)]
-        )
-        checkpoint = _last_checkpoint(root)
-        print(f'\n=== {name}: test ({checkpoint}) ===')
-        path = root / 'results.json'
-        run_lightning(
-            [
-                'test',
-                *common,
-                *options,
-                '--trainer.default_root_dir',
-                str(root),
-                '--ckpt_path',
-                str(checkpoint),
-                '--results',
-                str(path),
-            ]
-        )
-        scores[name] = json.loads(path.read_text())
+    scores = {
+        name: _fit_and_test(name, common, options, out / name)
+        for name, options in RUNS.items()
+    }
     results = {
         'q': scores['qr']['q'],
         'r': scores['qr']['r'],
@@ -174,29 +196,50 @@ def run_demo(
         'hard_naive': scores['hard_naive']['q'],
         'hard_naive_r': scores['hard_naive']['r'],
     }
-    with atomic_path(out / 'results.json') as temporary:
-        temporary.write_text(results_json(results) + '\n')
+    write_results_json(out / 'results.json', results)
     table = demo_table(results)
     print(f'\nLand cover from 30 m NLCD priors, scored on the 1 m labels\n{table}')
-    checkpoint = _last_checkpoint(out / 'qr')
     print('\n=== qr: maps of the whole scene ===')
-    run_lightning(
-        [
-            'predict',
-            *common,
-            '--trainer.default_root_dir',
-            str(out / 'qr'),
-            '--ckpt_path',
-            str(checkpoint),
-            '--out',
-            str(out / 'maps'),
-            '--products',
-            '[confidence]',
-        ]
-    )
+    checkpoint = _export_maps(common, out / 'qr', out / 'maps')
     figure = _figure(out, common, checkpoint)
     print(f'\nWrote {out / "results.json"}, {figure} and the maps in {out / "maps"}')
     return results
+
+
+def _middle_crop(dataset: Any) -> tuple[float, float, float, float]:
+    """A crop of up to 512 px in the middle of the first tile, on its pixel grid.
+
+    Args:
+        dataset: the test dataset (its first tile's bounds and resolution).
+
+    Returns:
+        The crop's ``(left, bottom, right, top)`` in the dataset's CRS.
+    """
+    minx, miny, maxx, maxy = dataset.transforms.tile_bounds[0]
+    res = dataset.res[0]
+    size = min(512 * res, maxx - minx, maxy - miny)
+    left = minx + round((maxx - minx - size) / 2 / res) * res
+    top = maxy - round((maxy - miny - size) / 2 / res) * res
+    return left, top - size, left + size, top
+
+
+def _read_class_map(path: Path, bounds: tuple[float, float, float, float]) -> Any:
+    """The window of an exported class map within some bounds.
+
+    Args:
+        path: the class map GeoTIFF.
+        bounds: ``(left, bottom, right, top)`` in the map's CRS.
+
+    Returns:
+        The (H, W) int64 class indices.
+    """
+    with rasterio.open(path) as src:
+        window = (
+            rasterio.windows.from_bounds(*bounds, src.transform)
+            .round_offsets()
+            .round_lengths()
+        )
+        return torch.from_numpy(src.read(1, window=window).astype('int64'))
 
 
 def _figure(out: Path, common: list[str], checkpoint: Path) -> Path:
@@ -213,16 +256,6 @@ def _figure(out: Path, common: list[str], checkpoint: Path) -> Path:
     Returns:
         The PNG's path.
     """
-    import matplotlib.pyplot as plt
-    import rasterio
-    import rasterio.windows
-    import torch
-
-    from .cli import run_lightning
-    from .io import atomic_path
-    from .plot import plot_class_maps
-    from .tasks import LSRSegmentation
-
     # Instantiate the config's data module without running anything.
     datamodule = run_lightning(common, run=False).datamodule
     datamodule.setup('test')
@@ -230,36 +263,23 @@ def _figure(out: Path, common: list[str], checkpoint: Path) -> Path:
     naive = LSRSegmentation.load_from_checkpoint(
         _last_checkpoint(out / 'hard_naive'), map_location='cpu'
     )
-    # A crop of up to 512 px in the middle of the first tile, on its pixel grid.
-    transform = datamodule.test_dataset.transforms
-    minx, miny, maxx, maxy = transform.tile_bounds[0]
-    res = datamodule.test_dataset.res[0]
-    size = min(512 * res, maxx - minx, maxy - miny)
-    left = minx + round((maxx - minx - size) / 2 / res) * res
-    top = maxy - round((maxy - miny - size) / 2 / res) * res
-    sample = datamodule.test_dataset[left : left + size, top - size : top]
-    exported = out / 'maps' / f'{Path(transform.tile_paths[0]).stem}.tif'
-    with rasterio.open(exported) as src:
-        window = (
-            rasterio.windows.from_bounds(
-                left, top - size, left + size, top, src.transform
-            )
-            .round_offsets()
-            .round_lengths()
-        )
-        qr_r = torch.from_numpy(src.read(1, window=window).astype('int64'))
+    dataset = datamodule.test_dataset
+    left, bottom, right, top = bounds = _middle_crop(dataset)
+    sample = dataset[left:right, bottom:top]
+    exported = out / 'maps' / f'{Path(dataset.transforms.tile_paths[0]).stem}.tif'
     batch = {k: v[None] for k, v in sample.items() if isinstance(v, torch.Tensor)}
-    maps = {}
     with torch.no_grad():
         for model in (qr, naive):
             model.eval()
             model._data_context = datamodule.context
         qr_out = qr.outputs(batch)
         naive_out = naive.outputs(batch)
-    maps['prior (argmax)'] = qr_out['prior'][0].argmax(0)
-    maps['hard naive q'] = naive_out['log_q'][0].argmax(0)
-    maps['QR q'] = qr_out['log_q'][0].argmax(0)
-    maps['QR r (exported map)'] = qr_r
+    maps = {
+        'prior (argmax)': qr_out['prior'][0].argmax(0),
+        'hard naive q': naive_out['log_q'][0].argmax(0),
+        'QR q': qr_out['log_q'][0].argmax(0),
+        'QR r (exported map)': _read_class_map(exported, bounds),
+    }
     if 'target' in qr_out:
         maps['1 m labels'] = qr_out['target'][0]
     b = datamodule.context

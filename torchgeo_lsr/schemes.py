@@ -219,6 +219,7 @@ def generic_scheme(
     Returns:
         The scheme (colours from matplotlib's tab20).
     """
+    # Lazy: matplotlib is slow to import and only generic schemes need its palette.
     import matplotlib
 
     palette = matplotlib.colormaps['tab20']
