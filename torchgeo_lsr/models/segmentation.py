@@ -12,10 +12,12 @@ It can also standardise the imagery bands with statistics it keeps as buffers.
 """
 
 import math
+from types import SimpleNamespace
 from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor, nn
+from torchgeo.tasks import SemanticSegmentation
 
 from .prior_net import PRIOR_NET_RECEPTIVE_FIELD, PriorNet
 
@@ -63,10 +65,6 @@ def build_segmentation_model(
     Raises:
         ValueError: If ``weights`` are given for the FCN.
     """
-    from types import SimpleNamespace
-
-    from torchgeo.tasks import SemanticSegmentation
-
     if model == 'prior_net':
         if weights:
             raise ValueError('the prior network has no pretrained weights')
