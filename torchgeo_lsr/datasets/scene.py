@@ -37,6 +37,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from tqdm import tqdm
 
+from ..grid import geotiff_profile
 from ..io import atomic_path
 from ..schemes import SCHEMES
 from ._scene_calibration import measure_calibration
@@ -332,23 +333,23 @@ def _write_geotiff(
         descriptions: band descriptions.
         scheme: class scheme of a label raster (sets a colour table and tags).
     """
-    profile = {
-        'driver': 'GTiff',
-        'width': data.shape[2],
-        'height': data.shape[1],
-        'count': data.shape[0],
-        'dtype': data.dtype,
-        'crs': crs,
-        'transform': transform,
-        'tiled': True,
-        'blockxsize': 256,
-        'blockysize': 256,
-        'compress': 'deflate',
+    height, width = data.shape[1:]
+    profile = geotiff_profile(
+        crs,
+        transform,
+        width,
+        height,
+        data.shape[0],
+        str(data.dtype),
+        # Deflate's default level and pixel interleave for every band count: the
+        # scene's files stay byte for byte what earlier versions wrote.
+        zlevel=6,
+        interleave='pixel',
+        BIGTIFF='IF_NEEDED',
         # Differencing helps the imagery, not the labels.
-        'predictor': 1 if scheme else 2,
-        'interleave': 'pixel',
-        'num_threads': 'ALL_CPUS',
-    }
+        predictor=1 if scheme else 2,
+        num_threads='ALL_CPUS',
+    )
     with (
         atomic_path(path) as temporary,
         rasterio.open(temporary, 'w', **profile) as dst,
