@@ -145,3 +145,25 @@ def clean(path: Path) -> None:
     """
     if path.exists():
         shutil.rmtree(path)
+
+
+def write_stored_prior(
+    path: Path, prior: np.ndarray, valid: np.ndarray, profile: dict[str, Any], crs: CRS
+) -> None:
+    """Write a prior as the data sets store it: uint8 floor(255 p), nodata masked.
+
+    The priors come from :func:`tests.reference_prior.paper_prior`, an independent
+    implementation of REFERENCE §2.3, so tests comparing these stored priors with
+    the package's on-the-fly priors are not circular (issue 16).
+
+    Args:
+        path: output file.
+        prior: (C, H, W) prior.
+        valid: (H, W) validity.
+        profile: the tile's profile.
+        crs: CRS label to write.
+    """
+    scaled = np.floor(np.clip(prior, 0, 1) * 255).astype(np.uint8)
+    write_band(path, scaled, profile, crs)
+    with rasterio.open(path, 'r+') as dst:
+        dst.write_mask(valid.astype(np.uint8) * 255)

@@ -6,9 +6,10 @@ import rasterio
 import torch
 
 from tests.data.common import KERNEL, SIGMA
+from tests.reference_prior import prior_of_codes
 from torchgeo_lsr.datamodules import ChesapeakeLSRDataModule
 from torchgeo_lsr.datamodules.chesapeake import resolve_states
-from torchgeo_lsr.priors import load_cooccurrence
+from torchgeo_lsr.priors import PriorBuilder, load_cooccurrence, write_prior
 
 UINT8_TOLERANCE = 4 / 255
 
@@ -131,3 +132,45 @@ def test_missing_prior_extension_is_named(
     datamodule(copy, prior='nlcd')
     with pytest.raises(FileNotFoundError, match=r'no tile index.*lila'):
         datamodule(tmp_path / 'nothing')
+
+
+def test_package_priors_equal_an_independent_reference(
+    chesapeake_root: Path, tmp_path: Path
+) -> None:
+    """On-the-fly and ``write_prior`` priors equal REFERENCE §2.3, edges included.
+
+    Issue 16 item 5: the stored priors used to be written by the same
+    ``PriorBuilder``, so comparing them with on-the-fly priors was circular.
+    """
+    built = datamodule(chesapeake_root, states='ny+pa', prior='nlcd', context=0)
+    built.setup('test')
+    cache = chesapeake_root / 'torchgeo-lsr'
+    tiles = built.stage_inputs('test').image
+    assert len(tiles) == 3
+    for path in tiles:
+        state = Path(path).parent.name[:2]
+        matrix = load_cooccurrence(cache / f'cooccurrence-{state}-train.csv')
+        nlcd_path = str(path).replace('_naip-new.tif', '_nlcd.tif')
+        with rasterio.open(nlcd_path) as src:
+            codes = src.read(1)
+            left, top = src.transform.c, src.transform.f
+            height, width = src.shape
+        expected, valid = prior_of_codes(
+            codes, matrix.matrix, matrix.coarse_codes, SIGMA, KERNEL
+        )
+        assert valid.mean() > 0.8  # codes without information leave gaps
+        # The whole tile in one sample: its interior and all four edges.
+        sample = built.test_dataset[left : left + width, top - height : top]
+        used = sample['valid'].numpy()
+        assert used.mean() > 0.8
+        assert not (used & ~valid).any()
+        np.testing.assert_allclose(
+            sample['prior'].numpy()[:, used], expected[:, used], atol=1e-5
+        )
+        out = tmp_path / f'{state}.tif'
+        builder = PriorBuilder(matrix, SIGMA, KERNEL, None, (0, 128))
+        write_prior(builder, nlcd_path, out, like=path, progress=False)
+        with rasterio.open(out) as src:
+            written = src.read()
+        np.testing.assert_array_equal(np.isfinite(written).all(0), valid)
+        np.testing.assert_allclose(np.nan_to_num(written), expected, atol=1e-5)

@@ -1,12 +1,15 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rasterio
 import torch
 
 from tests.data.common import KERNEL, SIGMA
+from tests.reference_prior import prior_of_codes
 from torchgeo_lsr.datamodules import EnviroAtlasLSRDataModule
 from torchgeo_lsr.datamodules.enviroatlas import NLCD_INDEX_CODES, resolve_city
+from torchgeo_lsr.priors import PriorBuilder, load_cooccurrence, write_prior
 
 #: Largest error of a prior stored as floor(255 p) and renormalised: each of the 5
 #: bands loses less than 1/255 of mass.
@@ -191,3 +194,73 @@ def test_download_fails_with_a_clear_message(
     monkeypatch.setattr(module, '_fetch', offline)
     with pytest.raises(RuntimeError, match=r'could not download EnviroAtlas.*by hand'):
         datamodule(tmp_path, download=True)
+
+
+def reference_of_tile(root: Path, nlcd_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The independent §2.3 prior (tests/reference_prior.py) of a fixture tile."""
+    stem = str(nlcd_path)[: -len('b_nlcd.tif')]
+    with rasterio.open(nlcd_path) as src:
+        codes = np.asarray(NLCD_INDEX_CODES)[src.read(1)]
+    layers = {}
+    for name, suffix in LAYER_SUFFIXES.items():
+        with rasterio.open(stem + suffix + '.tif') as src:
+            layers[name] = src.read(1)
+    matrix = load_cooccurrence('enviroatlas-pittsburgh')
+    return prior_of_codes(
+        codes, matrix.matrix, matrix.coarse_codes, SIGMA, KERNEL, layers
+    )
+
+
+LAYER_SUFFIXES = {
+    'roads': 'c_roads',
+    'waterways': 'd1_waterways',
+    'waterbodies': 'd2_waterbodies',
+    'buildings': 'e_buildings',
+}
+
+
+def test_package_priors_equal_an_independent_reference(
+    enviroatlas_root: Path, tmp_path: Path
+) -> None:
+    """On-the-fly and ``write_prior`` priors equal REFERENCE §2.3, edges included.
+
+    Issue 16 item 5: the stored priors used to be written by the same
+    ``PriorBuilder``, so comparing them with on-the-fly priors was circular (and
+    hid the wrong fusion order of item 2 near nodata).
+    """
+    folder = enviroatlas_root / 'enviroatlas_lotp'
+    tiles = sorted(folder.glob('pittsburgh*-test_tiles-debuffered/*_b_nlcd.tif'))
+    assert len(tiles) == 2
+    built = datamodule(enviroatlas_root, prior='prior', build_prior=True, context=0)
+    built.setup('test')
+    builder = PriorBuilder('enviroatlas-pittsburgh', SIGMA, KERNEL, 'enviroatlas', (0,))
+    for nlcd_path in tiles:
+        expected, valid = reference_of_tile(enviroatlas_root, nlcd_path)
+        assert valid.all()
+        stem = str(nlcd_path)[: -len('b_nlcd.tif')]
+        with rasterio.open(nlcd_path) as src:
+            left, top = src.transform.c, src.transform.f
+            height, width = src.shape
+            profile = src.profile
+        # The whole tile in one sample: its interior and all four edges.
+        sample = built.test_dataset[left : left + width, top - height : top]
+        assert bool(sample['valid'].all())
+        np.testing.assert_allclose(sample['prior'].numpy(), expected, atol=1e-5)
+        # write_prior on NLCD codes (not indices) with the layer rasters.
+        codes_path = tmp_path / 'codes.tif'
+        with (
+            rasterio.open(codes_path, 'w', **profile) as dst,
+            rasterio.open(nlcd_path) as src,
+        ):
+            dst.write(np.asarray(NLCD_INDEX_CODES, np.uint8)[src.read(1)], 1)
+        out = tmp_path / 'prior.tif'
+        write_prior(
+            builder,
+            codes_path,
+            out,
+            like=nlcd_path,
+            layers={n: stem + s + '.tif' for n, s in LAYER_SUFFIXES.items()},
+            progress=False,
+        )
+        with rasterio.open(out) as src:
+            np.testing.assert_allclose(src.read(), expected, atol=1e-5)

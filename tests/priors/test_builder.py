@@ -2,13 +2,23 @@ import numpy as np
 import pytest
 from scipy.signal import correlate
 
+from tests.reference_prior import matrix_with_nodata_row, paper_prior
 from torchgeo_lsr.priors.blur import gaussian_kernel1d
 from torchgeo_lsr.priors.builder import PriorBuilder
 from torchgeo_lsr.priors.cooccurrence import Cooccurrence
-from torchgeo_lsr.priors.fusion import box_mean, dilate, load_rules
-from torchgeo_lsr.schemes import generic_scheme
+from torchgeo_lsr.priors.fusion import (
+    FusionRule,
+    LayerInput,
+    RuleSet,
+    box_mean,
+    dilate,
+    load_rules,
+)
+from torchgeo_lsr.schemes import SCHEMES, generic_scheme
 
 from .conftest import blocky_codes
+
+PAPER_LAYERS = ('roads', 'buildings', 'waterways', 'waterbodies')
 
 FINE = generic_scheme([1, 2, 3], ['water', 'built', 'green'], name='fine')
 MATRIX = Cooccurrence(
@@ -164,3 +174,88 @@ def test_stages_show_each_step_and_end_at_the_prior() -> None:
     after = stages[f'+ {rule_names[1]}'][1]
     assert (after[20] > before[20] + 0.05).all()  # + 1/9, renormalised
     np.testing.assert_allclose(after[:10, :20], before[:10, :20], atol=1e-6)
+
+
+# Issue 16 item 2: the paper's order (REFERENCE §2.3): fusion evidence is added to
+# the class mass L1-normalised over no-data + classes, then the no-data row is
+# dropped and the classes renormalised. The old builder renormalised over the
+# classes first and added evidence only where the coarse labels had information.
+
+EA = SCHEMES['enviroatlas']
+ROADS_ONLY = RuleSet(
+    (FusionRule('Impervious Surface', (LayerInput('roads'),), box_mean=9),)
+)
+
+
+def test_evidence_is_added_before_the_nodata_mass_is_dropped() -> None:
+    # Kernel [1/4, 1/2, 1/4] per axis and alternating nodata / NLCD 81 columns:
+    # every pixel sees exactly 50 % nodata. NLCD 81 is 20 % impervious; a road
+    # covers everything (box mean 1). §2.3: (0.5 * 0.2 + 1) / (0.5 + 1) = 0.733;
+    # the old order gave (0.2 + 1) / (1 + 1) = 0.6.
+    matrix = Cooccurrence(np.array([[0], [0.2], [0], [0], [0.8]]), EA, (81,))
+    sigma = float(np.sqrt(0.5 / np.log(2)))
+    np.testing.assert_allclose(gaussian_kernel1d(sigma, 3), [0.25, 0.5, 0.25])
+    codes = np.zeros((12, 12), np.uint8)
+    codes[:, ::2] = 81
+    builder = PriorBuilder(matrix, sigma, 3, ROADS_ONLY, coarse_nodata=[0])
+    roads = np.ones(codes.shape, np.float32)
+    prior, valid = builder(codes, {'roads': roads})
+    assert valid.all()
+    np.testing.assert_allclose(prior[1], (0.5 * 0.2 + 1) / 1.5, atol=1e-6)
+    np.testing.assert_allclose(prior[4], 0.5 * 0.8 / 1.5, atol=1e-6)
+    # The same from the independent reference.
+    index = np.where(codes == 81, 1, 0)
+    expected, _ = paper_prior(
+        index, matrix_with_nodata_row(matrix.matrix, [1], 2), sigma, 3, {'roads': roads}
+    )
+    np.testing.assert_allclose(prior, expected, atol=1e-6)
+
+
+def test_a_road_without_coarse_information_gets_a_prior() -> None:
+    matrix = Cooccurrence(np.array([[0], [0.2], [0], [0], [0.8]]), EA, (81,))
+    codes = np.zeros((40, 40), np.uint8)  # all nodata ...
+    codes[:, 30:] = 81  # ... except a strip far from the road
+    roads = np.zeros(codes.shape, np.float32)
+    roads[10, :] = 1
+    builder = PriorBuilder(matrix, 1.0, 3, ROADS_ONLY, coarse_nodata=[0])
+    prior, valid = builder(codes, {'roads': roads})
+    assert valid[6:15, :20].all()  # the road's 9x9 box mean reaches 4 rows
+    assert not valid[20:, :20].any()  # no information, no evidence
+    np.testing.assert_allclose(prior[1, 6:15, :20], 1.0, atol=1e-6)
+    np.testing.assert_allclose(prior[:, ~valid], 0)
+
+
+@pytest.mark.parametrize(('sigma', 'size'), [(2.0, 7), (4.0, 13)])
+def test_fused_prior_matches_the_independent_reference(sigma: float, size: int) -> None:
+    # Interior and edges, a nodata corner larger than the kernel, an empty column
+    # (12) and all four paper layers crossing nodata and the raster's edges.
+    fine = generic_scheme(
+        [10, 20, 30, 40, 70],
+        ['Water', 'Impervious Surface', 'Soil and Barren', 'Trees', 'Grass'],
+    )
+    rng = np.random.default_rng(5)
+    values = rng.random((5, 4))
+    values[:, 3] = 0  # code 12: no information
+    values[:, :3] /= values[:, :3].sum(0)
+    matrix = Cooccurrence(values, fine, (11, 21, 41, 12))
+    codes = blocky_codes((41, 47), 5, [0, 11, 21, 41, 12], seed=4)
+    codes[:15, :15] = 0
+    layers = {name: np.zeros(codes.shape, np.float32) for name in PAPER_LAYERS}
+    layers['roads'][7, :] = 1  # through the nodata corner to both edges
+    layers['roads'][:, 44] = 1
+    layers['buildings'][30:36, 0:5] = 1  # on the left edge
+    layers['waterways'][:, 3] = 1  # dilated 5x5, inside the nodata corner too
+    layers['waterbodies'][38:, 20:30] = 1  # on the bottom edge
+    builder = PriorBuilder(matrix, sigma, size, 'enviroatlas', coarse_nodata=[0])
+    prior, valid = builder(codes, layers)
+    index = {0: 0, 11: 1, 21: 2, 41: 3, 12: 4}
+    expected, expected_valid = paper_prior(
+        np.vectorize(index.get)(codes),
+        matrix_with_nodata_row(matrix.matrix, [1, 2, 3, 4], 5),
+        sigma,
+        size,
+        layers,
+    )
+    np.testing.assert_array_equal(valid, expected_valid)
+    np.testing.assert_allclose(prior, expected, atol=1e-5)
+    assert valid[7, :15].all()  # the road in the nodata corner has a prior

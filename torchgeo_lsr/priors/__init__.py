@@ -25,6 +25,7 @@ from .fusion import (
     box_mean,
     dilate,
     load_rules,
+    rule_evidence,
 )
 from .layers import LayerSource, open_layer
 from .raster import write_prior
@@ -52,5 +53,6 @@ __all__ = (
     'load_cooccurrence',
     'load_rules',
     'open_layer',
+    'rule_evidence',
     'write_prior',
 )

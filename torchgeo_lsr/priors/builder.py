@@ -5,12 +5,17 @@ One mechanism serves arrays, TorchGeo samples
 (:mod:`torchgeo_lsr.priors.raster`):
 
 1. coarse codes -> columns of the co-occurrence matrix (remap; nodata and codes
-   without information give zero columns);
+   without information give zero columns: their mass is the implicit no-data row);
 2. Gaussian blur of the remapped channels (blur and remap are linear, so remapping
-   first blurs C instead of K one-hot channels and equals the paper's order);
-3. renormalise over classes; pixels with no coarse information within the kernel
-   become nodata;
-4. optional auxiliary fusion rules (:mod:`torchgeo_lsr.priors.fusion`).
+   first blurs C instead of K one-hot channels and equals the paper's order). The
+   matrix with its no-data row has columns summing to 1, so the blurred rows are
+   already L1-normalised over no-data + classes (REFERENCE §2.3 step 3);
+3. optional auxiliary fusion rules (:mod:`torchgeo_lsr.priors.fusion`) add their
+   evidence to this class mass, everywhere (also where the coarse labels have no
+   information: a road there still gets a prior), as in §2.3 step 4;
+4. the no-data row is dropped and the classes renormalised (§2.3 steps 5-6);
+   pixels without class mass (no coarse information within the kernel and no
+   evidence) are nodata.
 
 Windows carry a halo of true neighbours; only the outer edges of the whole raster are
 reflected, so the result does not depend on how a raster is cut into windows.
@@ -24,7 +29,7 @@ import numpy as np
 from ..schemes import ClassScheme
 from .blur import correlate_valid, fast_length, gaussian_kernel1d
 from .cooccurrence import Cooccurrence, load_cooccurrence
-from .fusion import RuleSet, apply_rules, load_rules
+from .fusion import RuleSet, load_rules, rule_evidence
 
 __all__ = ('PriorBuilder',)
 
@@ -208,59 +213,111 @@ class PriorBuilder:
         width = codes.shape[1] + left + right - 2 * halo
         if height <= 0 or width <= 0:
             raise ValueError('codes are smaller than twice the halo')
+        mass = self._class_mass(codes, missing, (height, width), record)
+        if self.rules is None or not self.rules.rules:
+            return _normalise(mass)
+        full, inside = self._full_layers(codes.shape, missing, layers)
+        if record is not None:
+            # Each rule on top of the previous ones (renormalised, as at the end).
+            for count, rule in enumerate(self.rules.rules, start=1):
+                partial = RuleSet(self.rules.rules[:count], self.rules.rasterisation)
+                evidence = rule_evidence(
+                    partial, full, self.scheme, (height, width), inside, crop=halo
+                )
+                record[f'+ {rule.name or count}'] = _normalise(mass + evidence)[0]
+        evidence = rule_evidence(
+            self.rules, full, self.scheme, (height, width), inside, crop=halo
+        )
+        return _normalise(mass + evidence)
+
+    def _class_mass(
+        self,
+        codes: np.ndarray,
+        missing: tuple[int, int, int, int],
+        shape: tuple[int, int],
+        record: dict[str, np.ndarray] | None,
+    ) -> np.ndarray:
+        """Blurred, remapped class mass of a window (REFERENCE §2.3 steps 1-3).
+
+        The paper remaps the blurred one-hot codes with the matrix *including* its
+        no-data row (nodata codes and empty columns put their mass there) and
+        L1-normalises over all rows. Every column of that matrix sums to 1 and the
+        kernel sums to 1, so the all-row total is 1 everywhere: the class rows
+        below are already L1-normalised, and 1 - their sum is the no-data mass.
+
+        Args:
+            codes: the window's codes with halo (checked).
+            missing: halo pixels cut off by the raster's edges.
+            shape: (h, w) of the window.
+            record: optional record of the steps.
+
+        Returns:
+            (C, h, w) float32 class mass (0 where no coarse information at all).
+        """
+        height, width = shape
+        top, bottom, left, right = missing
         # Reflect the missing halo on the codes (cheap), keep what the kernel needs,
         # and remap straight into a zero-padded buffer of fast FFT lengths (the
         # extra rows and columns only touch outputs that are cropped away).
         padded = np.pad(codes, ((top, bottom), (left, right)), mode='reflect')
-        trim = halo - self.kernel_size // 2
+        trim = self.halo - self.kernel_size // 2
         if trim:
             padded = padded[trim:-trim, trim:-trim]
         columns = self.columns(padded)
         rows, cols = padded.shape
         # One channel at a time keeps the FFT's double-precision work arrays small.
         buffer = np.zeros((fast_length(rows), fast_length(cols)), np.float64)
-        blurred = np.empty((self.scheme.num_classes, height, width), np.float32)
+        mass = np.empty((self.scheme.num_classes, height, width), np.float32)
         for channel, values in enumerate(self._extended):
             buffer[:rows, :cols] = values[columns]
             result = correlate_valid(buffer, self.kernel)[:height, :width]
-            np.clip(result, 0.0, None, out=blurred[channel], casting='unsafe')
-        total = blurred.sum(0)
-        valid = total > MIN_INFORMATION
-        prior = np.divide(blurred, total, out=np.zeros_like(blurred), where=valid)
+            np.clip(result, 0.0, None, out=mass[channel], casting='unsafe')
+        # Below MIN_INFORMATION the mass is FFT noise: no information.
+        mass[:, mass.sum(0) <= MIN_INFORMATION] = 0
         if record is not None:
             remapped = self._extended[:, columns]
             record['remapped'] = remapped[
                 :, (rows - height) // 2 : (rows - height) // 2 + height
             ][..., (cols - width) // 2 : (cols - width) // 2 + width]
-            record['blurred'] = prior.copy()
-        if self.rules is not None and self.rules.rules:
-            layers = layers or {}
-            shape = (codes.shape[0] + top + bottom, codes.shape[1] + left + right)
-            inside = np.zeros(shape, dtype=bool)
-            inside[top : shape[0] - bottom, left : shape[1] - right] = True
-            full = {}
-            for name in self.rules.layers:
-                if name not in layers:
-                    raise ValueError(
-                        f'the fusion rules need a layer named {name!r} '
-                        f'(given: {sorted(layers)})'
-                    )
-                layer = np.zeros(shape, dtype=np.float32)
-                layer[inside] = np.asarray(layers[name], dtype=np.float32).ravel()
-                full[name] = layer
-            if record is not None:
-                # Each rule on top of the previous ones (renormalised, as at the end).
-                for count, rule in enumerate(self.rules.rules, start=1):
-                    partial = RuleSet(
-                        self.rules.rules[:count], self.rules.rasterisation
-                    )
-                    record[f'+ {rule.name or count}'] = apply_rules(
-                        prior, valid, partial, full, self.scheme, inside, crop=halo
-                    )
-            prior = apply_rules(
-                prior, valid, self.rules, full, self.scheme, inside, crop=halo
-            )
-        return prior.astype(np.float32, copy=False), valid
+            record['blurred'] = _normalise(mass)[0]
+        return mass
+
+    def _full_layers(
+        self,
+        shape: tuple[int, int],
+        missing: tuple[int, int, int, int],
+        layers: Mapping[str, np.ndarray] | None,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The rules' layers on the window plus its whole halo (0 outside).
+
+        Args:
+            shape: shape of the window's codes (halo clipped to the raster).
+            missing: halo pixels cut off by the raster's edges.
+            layers: the layers, of shape ``shape``.
+
+        Returns:
+            The padded layers by name, and the mask of pixels inside the raster.
+
+        Raises:
+            ValueError: If a layer the rules need is missing.
+        """
+        assert self.rules is not None
+        layers = layers or {}
+        top, bottom, left, right = missing
+        full_shape = (shape[0] + top + bottom, shape[1] + left + right)
+        inside = np.zeros(full_shape, dtype=bool)
+        inside[top : full_shape[0] - bottom, left : full_shape[1] - right] = True
+        full = {}
+        for name in self.rules.layers:
+            if name not in layers:
+                raise ValueError(
+                    f'the fusion rules need a layer named {name!r} '
+                    f'(given: {sorted(layers)})'
+                )
+            layer = np.zeros(full_shape, dtype=np.float32)
+            layer[inside] = np.asarray(layers[name], dtype=np.float32).ravel()
+            full[name] = layer
+        return full, inside
 
     def stages(
         self, codes: np.ndarray, layers: Mapping[str, np.ndarray] | None = None
@@ -303,3 +360,19 @@ class PriorBuilder:
         """
         halo = self.halo
         return self.build_window(np.asarray(codes), (halo, halo, halo, halo), layers)
+
+
+def _normalise(mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the no-data mass: renormalise the class rows (REFERENCE §2.3 step 5-6).
+
+    Args:
+        mass: (C, h, w) class mass (NLCD part plus fusion evidence).
+
+    Returns:
+        The float32 prior (0 where invalid) and the validity: pixels whose class
+        mass exceeds :data:`MIN_INFORMATION`.
+    """
+    total = mass.sum(0)
+    valid = total > MIN_INFORMATION
+    prior = np.divide(mass, total, out=np.zeros_like(mass), where=valid)
+    return prior.astype(np.float32, copy=False), valid

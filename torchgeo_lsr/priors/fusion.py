@@ -39,6 +39,7 @@ __all__ = (
     'box_mean',
     'dilate',
     'load_rules',
+    'rule_evidence',
 )
 
 #: Rule sets shipped with the package.
@@ -278,6 +279,49 @@ def load_rules(source: str | os.PathLike[str] | Mapping[str, Any]) -> RuleSet:
     return RuleSet(rules, rasterisation)
 
 
+def rule_evidence(
+    rules: RuleSet,
+    layers: Mapping[str, np.ndarray],
+    scheme: ClassScheme,
+    shape: tuple[int, int],
+    inside: np.ndarray | None = None,
+    crop: int = 0,
+) -> np.ndarray:
+    """The evidence all rules add to each class (REFERENCE §2.3 step 4).
+
+    Args:
+        rules: the rule set.
+        layers: 2-D layers by name, covering the output plus ``crop`` pixels on
+            each side (0 outside the raster).
+        scheme: the prior's class scheme (resolves rule targets).
+        shape: (H, W) of the output.
+        inside: mask of layer pixels inside the raster (shape of the layers).
+        crop: halo around the output in the layers.
+
+    Returns:
+        (C, H, W) float32 evidence, ``weight`` x soft layer summed per target.
+
+    Raises:
+        ValueError: If a rule's target is not a class of ``scheme``, or a layer is
+            missing.
+    """
+    height, width = shape
+    evidence = np.zeros((scheme.num_classes, height, width), np.float32)
+    for rule in rules.rules:
+        try:
+            target = scheme.resolve(rule.target)
+        except KeyError as error:
+            raise ValueError(f'rule {rule.name!r}: {error.args[0]}') from error
+        missing = [i.layer for i in rule.inputs if i.layer not in layers]
+        if missing:
+            raise ValueError(f'rule {rule.name!r}: no layer named {missing}')
+        soft = rule.soft_layer(layers, inside)[
+            crop : crop + height, crop : crop + width
+        ]
+        evidence[target] += rule.weight * soft
+    return evidence
+
+
 def apply_rules(
     prior: np.ndarray,
     valid: np.ndarray,
@@ -287,7 +331,12 @@ def apply_rules(
     inside: np.ndarray | None = None,
     crop: int = 0,
 ) -> np.ndarray:
-    """Add the rules' evidence to a prior and renormalise.
+    """Add the rules' evidence to a normalised prior where valid and renormalise.
+
+    This fuses an existing prior (e.g. one read from disk). The
+    :class:`~torchgeo_lsr.priors.builder.PriorBuilder` follows the paper's order
+    instead (evidence added to the class mass *before* the no-data mass is dropped,
+    and also where the prior has no data), with :func:`rule_evidence`.
 
     Args:
         prior: (C, H, W) prior, summing to 1 where ``valid``.
@@ -306,20 +355,9 @@ def apply_rules(
         ValueError: If a rule's target is not a class of ``scheme``, or a layer is
             missing.
     """
+    evidence = rule_evidence(rules, layers, scheme, prior.shape[-2:], inside, crop)
     fused = np.array(prior, dtype=np.float32, copy=True)
-    height, width = prior.shape[-2:]
-    for rule in rules.rules:
-        try:
-            target = scheme.resolve(rule.target)
-        except KeyError as error:
-            raise ValueError(f'rule {rule.name!r}: {error.args[0]}') from error
-        missing = [i.layer for i in rule.inputs if i.layer not in layers]
-        if missing:
-            raise ValueError(f'rule {rule.name!r}: no layer named {missing}')
-        soft = rule.soft_layer(layers, inside)[
-            crop : crop + height, crop : crop + width
-        ]
-        fused[target] += rule.weight * np.where(valid, soft, 0.0)
+    fused += np.where(valid, evidence, 0.0)
     total = fused.sum(0)
     np.divide(fused, total, out=fused, where=valid & (total > 0))
     return fused

@@ -7,7 +7,8 @@ Tiles of 128 px come from the generated scene, per state and split
 1-6 with roads as 6 and barren as 4), ``buildings``, and the prior extension's
 ``prior_from_cooccurrences_101_31_no_osm_no_buildings`` (4 bands, uint8 =
 floor(255 p), NLCD-only, from co-occurrences of the state's train tiles and a blur
-of ``SIGMA`` / ``KERNEL``), plus ``spatial_index.geojson``. Run it to write the
+of ``SIGMA`` / ``KERNEL``, by the independent reference :mod:`tests.reference_prior`,
+not by the package), plus ``spatial_index.geojson``. Run it to write the
 fixture into a folder: ``python tests/data/chesapeake/data.py OUT``.
 """
 
@@ -27,10 +28,10 @@ from tests.data.common import (
     scene_tiles,
     write_band,
     write_index,
+    write_stored_prior,
 )
-from torchgeo_lsr.priors.builder import PriorBuilder
+from tests.reference_prior import prior_of_codes
 from torchgeo_lsr.priors.cooccurrence import estimate_cooccurrence
-from torchgeo_lsr.priors.raster import write_prior
 
 #: state -> (seed, {split: tile count}); all in UTM 18N as NY, PA and DE are.
 STATES = {
@@ -112,16 +113,17 @@ def _generate(root: Path) -> Path:
                 'nlcd',
                 'chesapeake',
             )
-            builder = PriorBuilder(matrix, SIGMA, KERNEL, None, (0, 128))
-            for _, paths in written:
-                write_prior(
-                    builder,
-                    paths['nlcd'],
-                    paths[PRIOR],
-                    like=paths['naip-new'],
-                    dtype='uint8',
-                    progress=False,
+            # Stored priors by the independent reference (tests.reference_prior):
+            # nodata codes 0 and 128 have no column, so they are no-data.
+            for (_, paths), tile in zip(written, tiles, strict=True):
+                prior, valid = prior_of_codes(
+                    tile['nlcd_codes'],
+                    matrix.matrix,
+                    matrix.coarse_codes,
+                    SIGMA,
+                    KERNEL,
                 )
+                write_stored_prior(paths[PRIOR], prior, valid, tile['profile'], CRS_18N)
     # TorchGeo's index has no prior column: the data set derives it from ``lc``.
     write_index(root / 'spatial_index.geojson', rows, CRS_18N)
     return root

@@ -2,13 +2,15 @@
 """Generate a small EnviroAtlas in TorchGeo's on-disk layout (``enviroatlas_lotp``).
 
 Tiles of 128 px come from the generated scene; every layer of the real data set is
-written: ``a_naip``, ``b_nlcd`` (NLCD class indices 0..16 at 1 m), ``c_roads``,
-``d1_waterways``, ``d2_waterbodies``, ``d_water``, ``e_buildings`` (0/1, rasterised
-with the paper's rules), ``h_highres_labels`` (EnviroAtlas codes, with a patch of
-shrubs), and the two stored priors (uint8 = floor(255 p), built from the scene's
-NLCD and layers with the city's bundled co-occurrence matrix and a blur of
-``SIGMA`` / ``KERNEL``), plus ``spatial_index.geojson``. Run it to write the
-fixture into a folder: ``python tests/data/enviroatlas/data.py OUT``.
+written: ``a_naip``, ``b_nlcd`` (NLCD class indices 0..16 at 1 m; test tiles have
+``NODATA_ROWS`` rows of nodata on top), ``c_roads``, ``d1_waterways``,
+``d2_waterbodies``, ``d_water``, ``e_buildings`` (0/1, rasterised with the paper's
+rules), ``h_highres_labels`` (EnviroAtlas codes, with a patch of shrubs), and the
+two stored priors (uint8 = floor(255 p), built from the scene's NLCD and layers with
+the city's bundled co-occurrence matrix and a blur of ``SIGMA`` / ``KERNEL`` by the
+independent reference implementation :mod:`tests.reference_prior`, not by the
+package), plus ``spatial_index.geojson``. Run it to write the fixture into a
+folder: ``python tests/data/enviroatlas/data.py OUT``.
 """
 
 import sys
@@ -28,9 +30,10 @@ from tests.data.common import (
     scene_tiles,
     write_band,
     write_index,
+    write_stored_prior,
 )
-from torchgeo_lsr.priors.builder import PriorBuilder
-from torchgeo_lsr.priors.raster import write_prior
+from tests.reference_prior import prior_of_codes
+from torchgeo_lsr.priors import load_cooccurrence
 from torchgeo_lsr.schemes import SCHEMES
 
 #: city -> (EPSG, seed, {split: tile count}).
@@ -51,6 +54,9 @@ _SUFFIX = {
     'prior': 'prior_from_cooccurrences_101_31',
     'prior_no_osm_no_buildings': 'prior_from_cooccurrences_101_31_no_osm_no_buildings',
 }
+
+#: Rows at the top of each test tile whose NLCD is nodata.
+NODATA_ROWS = 8
 
 _NLCD_INDEX = {code: index + 1 for index, code in enumerate(SCHEMES['nlcd'].codes)}
 
@@ -87,10 +93,7 @@ def _generate(root: Path) -> Path:
         with tempfile.TemporaryDirectory() as work:
             tiles = scene_tiles(Path(work), sum(splits.values()), seed)
             short = city.split('_')[0]
-            full = PriorBuilder(
-                f'enviroatlas-{short}', SIGMA, KERNEL, 'enviroatlas', (0,)
-            )
-            nlcd_only = PriorBuilder(f'enviroatlas-{short}', SIGMA, KERNEL, None, (0,))
+            matrix = load_cooccurrence(f'enviroatlas-{short}')
             names = [s for s, n in splits.items() for _ in range(n)]
             for number, (split, tile) in enumerate(zip(names, tiles, strict=True)):
                 sub = f'{city}-{split}_tiles-debuffered'
@@ -98,6 +101,10 @@ def _generate(root: Path) -> Path:
                 files = {k: f'{sub}/{stem}_{v}.tif' for k, v in _SUFFIX.items()}
                 paths = {k: folder / v for k, v in files.items()}
                 copy_raster(tile['naip'], paths['naip'], crs)
+                if split == 'test':
+                    # An NLCD nodata band under the layers (REFERENCE §2.3: their
+                    # evidence is added before the no-data mass is dropped).
+                    tile['nlcd_codes'][:NODATA_ROWS] = 0
                 index = np.vectorize(lambda c: _NLCD_INDEX.get(int(c), 0))(
                     tile['nlcd_codes']
                 )
@@ -115,25 +122,19 @@ def _generate(root: Path) -> Path:
                     patch = labels[:32, :32]
                     patch[patch == 40] = 52
                 write_band(paths['lc'], labels, tile['profile'], crs)
-                layers = {
-                    n: paths[n]
-                    for n in ('buildings', 'roads', 'waterways', 'waterbodies')
-                }
-                codes = Path(work) / f'nlcd_codes_{number}.tif'
-                write_band(codes, tile['nlcd_codes'], tile['profile'], crs)
-                for key, builder, used in (
-                    ('prior', full, layers),
-                    ('prior_no_osm_no_buildings', nlcd_only, None),
+                for key, used in (
+                    ('prior', tile['layers']),
+                    ('prior_no_osm_no_buildings', None),
                 ):
-                    write_prior(
-                        builder,
-                        codes,
-                        paths[key],
-                        like=paths['naip'],
-                        layers=used,
-                        dtype='uint8',
-                        progress=False,
+                    prior, valid = prior_of_codes(
+                        tile['nlcd_codes'],
+                        matrix.matrix,
+                        matrix.coarse_codes,
+                        SIGMA,
+                        KERNEL,
+                        used,
                     )
+                    write_stored_prior(paths[key], prior, valid, tile['profile'], crs)
                 with rasterio.open(paths['naip']) as src:
                     bounds = tuple(src.bounds)
                 rows.append(
