@@ -35,13 +35,102 @@ def test_scores_by_hand() -> None:
     assert scores['pixels'] == 5
 
 
-def test_absent_class_is_nan_and_left_out_of_the_mean() -> None:
+def test_absent_class_is_nan_and_counts_zero_in_the_fixed_class_mean() -> None:
+    # Issue 16 changed this: ``miou`` was 1 (the mean over present classes only);
+    # REFERENCE §2.9 averages the fixed class set, so the absent class counts 0
+    # there, and the present-class mean is ``miou_present``.
     scores = segmentation_scores(torch.tensor([[3, 0], [0, 0]]), ['x', 'y'])
     assert math.isnan(scores['per_class_iou']['y'])
-    assert scores['miou'] == 1
+    assert scores['miou'] == 0.5
+    assert scores['miou_present'] == 1
     empty = segmentation_scores(torch.zeros(2, 2, dtype=torch.long))
     assert math.isnan(empty['accuracy'])
     assert math.isnan(empty['miou'])
+    assert math.isnan(empty['miou_present'])
+
+
+def test_miou_is_the_mean_over_the_fixed_class_set_by_hand() -> None:
+    """Guards issue 16 item 3: ``miou`` divides by all C classes (§2.9).
+
+    The old code averaged only the classes with a union (1/4 here, not 3/16).
+    """
+    counts = torch.tensor([[2, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0]])
+    scores = segmentation_scores(counts, ['a', 'b', 'c', 'd'])
+    # a: I 2, U 3 + 3 - 2 = 4; b: I 1, U 2 + 3 - 1 = 4; c: never occurs (NaN);
+    # d: labelled once, never predicted: I 0, U 1.
+    assert scores['per_class_iou']['a'] == pytest.approx(2 / 4)
+    assert scores['per_class_iou']['b'] == pytest.approx(1 / 4)
+    assert math.isnan(scores['per_class_iou']['c'])
+    assert scores['per_class_iou']['d'] == 0
+    assert scores['miou'] == pytest.approx((2 / 4 + 1 / 4 + 0 + 0) / 4)
+    assert scores['miou_present'] == pytest.approx((2 / 4 + 1 / 4 + 0) / 3)
+    assert scores['accuracy'] == pytest.approx(3 / 6)
+
+
+def test_unpredicted_pixels_count_as_wrong() -> None:
+    """Guards issue 16 item 7: labelled pixels without a prediction are errors."""
+    counts = torch.tensor([[2, 0], [0, 1]])
+    scores = segmentation_scores(counts, ['a', 'b'], unpredicted=np.array([1, 0]))
+    assert scores['accuracy'] == pytest.approx(3 / 4)
+    assert scores['pixels'] == 4
+    assert scores['unpredicted'] == 1
+    # a: I 2, U = 2 predicted + 3 labelled - 2 = 3; b untouched.
+    assert scores['per_class_iou'] == pytest.approx({'a': 2 / 3, 'b': 1})
+    assert 'unpredicted' not in segmentation_scores(counts)
+    with pytest.raises(ValueError, match='one non-negative count per class'):
+        segmentation_scores(counts, unpredicted=np.array([1, 0, 0]))
+    with pytest.raises(ValueError, match='one non-negative count per class'):
+        segmentation_scores(counts, unpredicted=np.array([-1, 0]))
+
+
+class _MPSLike(torch.Tensor):
+    """A tensor that fails like an Apple MPS tensor on ``.double()``."""
+
+    def double(self, *args: object, **kwargs: object) -> torch.Tensor:  # type: ignore[override]
+        raise TypeError('Cannot convert a MPS Tensor to float64 dtype')
+
+    def cpu(self, *args: object, **kwargs: object) -> torch.Tensor:  # type: ignore[override]
+        return self.as_subclass(torch.Tensor)
+
+
+def test_scores_of_device_tensors_go_to_the_cpu_before_float64() -> None:
+    """Guards issue 16 item 15: ``.double()`` before ``.cpu()`` fails on MPS."""
+    confusion = torch.tensor([[3, 1], [0, 4]]).as_subclass(_MPSLike)
+    with pytest.raises(TypeError, match='MPS'):
+        confusion.double()  # the stand-in does fail like MPS
+    assert accuracy(confusion) == pytest.approx(7 / 8)
+    assert segmentation_scores(confusion)['accuracy'] == pytest.approx(7 / 8)
+    assert f1_scores(confusion)['accuracy'] == pytest.approx(7 / 8)
+    scores = segmentation_scores(
+        torch.tensor([[3, 1], [0, 4]]),
+        unpredicted=torch.tensor([1, 0]).as_subclass(_MPSLike),
+    )
+    assert scores['accuracy'] == pytest.approx(7 / 9)
+
+
+def test_no_float64_conversion_before_moving_to_the_cpu() -> None:
+    """Guards issue 16 item 15 in every file scoring: ``.double()`` only on ``.cpu()``."""
+    import ast
+    from pathlib import Path
+
+    import torchgeo_lsr
+
+    root = Path(torchgeo_lsr.__file__).parent
+    for name in ('metrics.py', 'evaluate.py'):
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ('double', 'float64')
+            ):
+                receiver = node.func.value
+                on_cpu = (
+                    isinstance(receiver, ast.Call)
+                    and isinstance(receiver.func, ast.Attribute)
+                    and receiver.func.attr in ('cpu', 'numpy')
+                )
+                assert on_cpu, f'{name}:{node.lineno}: .double() before .cpu()'
 
 
 def test_iou_pools_tiles_as_the_paper() -> None:
@@ -58,6 +147,13 @@ def test_iou_pools_tiles_as_the_paper() -> None:
         union = np.sum((prediction == c) | (target == c))
         assert pooled['per_class_iou'][f'class_{c}'] == pytest.approx(inter / union)
     assert pooled['accuracy'] == pytest.approx(np.mean(prediction == target))
+    # The class-mean IoU of the paper: the mean of the pooled IoUs of all classes.
+    ious = [
+        np.sum((prediction == c) & (target == c))
+        / np.sum((prediction == c) | (target == c))
+        for c in range(4)
+    ]
+    assert pooled['miou'] == pytest.approx(np.mean(ious))
 
 
 def test_bad_inputs() -> None:

@@ -3,8 +3,16 @@
 Any class map can be scored, not only ours: the labels are read onto the map's
 grid (warped with nearest resampling when the grids differ), window by window, and
 both are turned into class indices of one scheme; the scores come from
-:mod:`torchgeo_lsr.metrics`, as the task's ``test`` scores do. Pixels count when the
-label is a class of the scheme and the map has a value there (not its nodata).
+:mod:`torchgeo_lsr.metrics`, as the task's ``test`` scores do.
+
+Which pixels count: those whose label is a class of the scheme. Labels that are the
+scheme's nodata or ignored codes, the label raster's own nodata, or outside the
+label raster are not scored (outside pixels are masked, never read as a code). A
+label code the scheme does not know is refused (the labels are in another
+encoding). Over a scored label, a map pixel without a class (the map's nodata, or a
+code its scheme marks nodata or ignored) is an error of the map: it counts as wrong
+(``unpredicted``), not as left out. A map code its scheme does not know, or a value
+that is not a class index, is refused.
 """
 
 import contextlib
@@ -28,38 +36,40 @@ PathLike = str | os.PathLike[str]
 
 def _map_indices(
     values: np.ndarray,
-    nodata: float | None,
+    missing: np.ndarray,
     map_scheme: ClassScheme | None,
     classes: int,
+    source: str,
 ) -> np.ndarray:
-    """Class indices of map values (-1 where the map has no value).
+    """Class indices of map values (-1 where the map has no class).
 
     Args:
         values: map values of a window.
-        nodata: the map's nodata value.
+        missing: where the map has no value (its nodata).
         map_scheme: scheme of the map's codes (None: the values are indices).
         classes: number of classes.
+        source: the map, for messages.
 
     Returns:
-        int64 class indices.
+        int64 class indices; -1 for the map's nodata and for codes its scheme
+        marks nodata or ignored.
 
     Raises:
-        ValueError: If a map value is no class.
+        ValueError: If a map value is no class index (without a scheme) or a code
+            its scheme does not know.
     """
-    values = values.astype(np.int64)
-    missing = np.zeros(values.shape, bool) if nodata is None else values == nodata
     if map_scheme is not None:
+        map_scheme.check_codes(values[~missing], source, 'map_scheme (--map-scheme)')
         indices = map_scheme.to_index(np.where(missing, 0, values)).astype(np.int64)
-    else:
-        indices = values
-    indices = np.where(missing, -1, indices)
-    bad = (indices >= classes) | ((indices < 0) & ~missing)
-    if map_scheme is None and bad.any():
+        return np.where(missing, -1, indices)
+    bad = ~missing & ((values < 0) | (values >= classes) | (values != values // 1))
+    if bad.any():
         raise ValueError(
-            f'map values {sorted(set(values[bad].tolist()))[:5]} are not class indices '
-            f'0..{classes - 1}: give the scheme of its codes (map_scheme)'
+            f'{source}: values {sorted(set(values[bad].tolist()))[:5]} are not class '
+            f'indices 0..{classes - 1}: set map_scheme (--map-scheme) to the scheme '
+            'of its codes'
         )
-    return indices
+    return np.where(missing, -1, np.where(missing, 0, values).astype(np.int64))
 
 
 def evaluate_maps(
@@ -78,11 +88,14 @@ def evaluate_maps(
         window: block side for reading.
 
     Returns:
-        Scores as :func:`~torchgeo_lsr.metrics.segmentation_scores` gives them.
+        Scores as :func:`~torchgeo_lsr.metrics.segmentation_scores` gives them,
+        with ``unpredicted``: labelled pixels the map has no class for (counted
+        wrong).
 
     Raises:
         FileNotFoundError: If a raster does not exist.
-        ValueError: If a pair does not overlap, or the schemes do not agree.
+        ValueError: If a pair does not overlap, the schemes do not agree, or a
+            raster holds codes its scheme does not know.
     """
     scheme = get_scheme(scheme)
     mapped = None if map_scheme is None else get_scheme(map_scheme)
@@ -92,9 +105,12 @@ def evaluate_maps(
             f'labels {list(scheme.names)}'
         )
     total = np.zeros((scheme.num_classes, scheme.num_classes), np.int64)
+    unpredicted = np.zeros(scheme.num_classes, np.int64)
     for map_path, label_path in pairs:
-        total += _pair_confusion(map_path, label_path, scheme, mapped, window)
-    return segmentation_scores(total, scheme.names)
+        counts, missed = _pair_confusion(map_path, label_path, scheme, mapped, window)
+        total += counts
+        unpredicted += missed
+    return segmentation_scores(total, scheme.names, unpredicted)
 
 
 def _pair_confusion(
@@ -103,7 +119,7 @@ def _pair_confusion(
     scheme: ClassScheme,
     map_scheme: ClassScheme | None,
     window: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Confusion counts of one map against its labels, block by block.
 
     Args:
@@ -114,17 +130,20 @@ def _pair_confusion(
         window: block side for reading.
 
     Returns:
-        (classes, classes) int64 counts, predicted by true.
+        (classes, classes) int64 counts, true by predicted, and the (classes,)
+        counts of labelled pixels the map has no class for, by true class.
 
     Raises:
         FileNotFoundError: If a raster does not exist.
-        ValueError: If the rasters do not overlap or the map holds no classes.
+        ValueError: If the rasters do not overlap, or hold codes their schemes do
+            not know.
     """
     for path in (map_path, label_path):
         if not os.path.exists(path):
             raise FileNotFoundError(f'{path} does not exist')
     classes = scheme.num_classes
     total = np.zeros((classes, classes), np.int64)
+    missed = np.zeros(classes, np.int64)
     with rasterio.open(map_path) as prediction, rasterio.open(label_path) as labels:
         check_overlap(
             prediction.bounds,
@@ -139,20 +158,54 @@ def _pair_confusion(
             for block in iter_blocks(prediction.height, prediction.width, window):
                 predicted = _map_indices(
                     prediction.read(1, window=block.window),
-                    prediction.nodata,
+                    prediction.read_masks(1, window=block.window) == 0,
                     map_scheme,
                     classes,
+                    f'map raster {map_path}',
                 )
-                truth = scheme.to_index(source.read(1, window=block.window))
-                truth = truth.astype(np.int64)
-                keep = (truth >= 0) & (predicted >= 0)
-                total += confusion_matrix(predicted[keep], truth[keep], classes).numpy()
-    return total
+                truth = _label_indices(
+                    source, block.window, scheme, f'label raster {label_path}'
+                )
+                scored = truth >= 0
+                hit = scored & (predicted >= 0)
+                total += confusion_matrix(predicted[hit], truth[hit], classes).numpy()
+                missed += np.bincount(
+                    truth[scored & (predicted < 0)], minlength=classes
+                )
+    return total, missed
+
+
+def _label_indices(
+    source: Any, window: Any, scheme: ClassScheme, name: str
+) -> np.ndarray:
+    """Class indices of a window of labels (-1 where not scored).
+
+    Args:
+        source: the labels on the map's grid.
+        window: the window to read.
+        scheme: scheme of the label codes.
+        name: the label raster, for messages.
+
+    Returns:
+        int64 class indices; -1 for the scheme's nodata and ignored codes, the
+        raster's nodata and pixels outside it.
+
+    Raises:
+        ValueError: If a label holds a code the scheme does not know.
+    """
+    codes = source.read(1, window=window)
+    inside = source.read_masks(1, window=window) > 0
+    scheme.check_codes(codes[inside], name, 'scheme (--scheme)')
+    indices = scheme.to_index(np.where(inside, codes, 0)).astype(np.int64)
+    return np.where(inside, indices, -1)
 
 
 @contextlib.contextmanager
 def _labels_on_map_grid(labels: Any, prediction: Any) -> Iterator[Any]:
     """The labels as they are, or warped onto the map's grid (nearest).
+
+    Pixels outside the labels (and their nodata) are masked (an alpha band), so
+    no fill value can pass for a class code.
 
     Args:
         labels: the open label raster.
@@ -175,6 +228,6 @@ def _labels_on_map_grid(labels: Any, prediction: Any) -> Iterator[Any]:
         width=prediction.width,
         height=prediction.height,
         resampling=Resampling.nearest,
-        nodata=labels.nodata if labels.nodata is not None else 0,
+        add_alpha=True,
     ) as warped:
         yield warped

@@ -6,8 +6,14 @@ on exported GeoTIFFs, the benchmarks, and the non-geo tasks (accuracy, F1, and t
 image prior's IoU). Segmentation scores follow the paper's evaluation (REFERENCE
 §2.9): pixels whose label is the ignore index do not count; the accuracy is global
 over all counted pixels; the IoU of a class sums intersections and unions over
-everything scored (all tiles), and the class-mean IoU averages it over the classes
-that occur in the labels or the predictions (a class absent from both has no IoU).
+everything scored (all tiles), and the class-mean IoU ``miou`` averages it over the
+fixed class set, all C classes of the scheme, as §2.9 does. A class that occurs in
+neither the labels nor the predictions of everything scored has union 0: its own IoU
+is undefined (NaN in ``per_class_iou``) and it counts as 0 in ``miou``, so ``miou``
+always divides by C and stays finite for checkpoint monitoring (the paper's classes
+always occur, so its numbers are the same either way). The mean over the classes
+that do occur is reported as ``miou_present``. Labelled pixels without a prediction
+(a map's nodata or ignored codes, :mod:`torchgeo_lsr.evaluate`) count as errors.
 Micro- and macro-F1 (:func:`f1_scores`) are likewise computed from pooled counts.
 
 Confusion matrices are ``(C, C)`` int64 counts with rows = true class and columns =
@@ -97,7 +103,8 @@ def _counts(confusion: Tensor | np.ndarray) -> Tensor:
     Raises:
         ValueError: If the matrix is not square.
     """
-    counts = torch.as_tensor(confusion).double().cpu()
+    # To the CPU first: MPS has no float64, so .double() there would fail.
+    counts = torch.as_tensor(confusion).cpu().double()
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
         raise ValueError(f'a confusion matrix is square, got {tuple(counts.shape)}')
     return counts
@@ -151,22 +158,32 @@ def f1_scores(confusion: Tensor | np.ndarray) -> dict[str, float]:
 
 
 def segmentation_scores(
-    confusion: Tensor | np.ndarray, names: Sequence[str] | None = None
+    confusion: Tensor | np.ndarray,
+    names: Sequence[str] | None = None,
+    unpredicted: Tensor | np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Accuracy, class-mean IoU and per-class IoU from a confusion matrix.
 
     Args:
         confusion: (C, C) counts, rows = true class, columns = predicted class.
         names: class names (default ``class_0``, ``class_1``, ...).
+        unpredicted: (C,) counts of labelled pixels of each true class that have
+            no prediction (e.g. the map's nodata); they count as errors: in the
+            accuracy's denominator and in the union of their true class.
 
     Returns:
-        ``{'accuracy': a, 'miou': m, 'per_class_iou': {name: iou}, 'pixels': n}``
-        with values as fractions in [0, 1]; the IoU of a class that occurs in
-        neither labels nor predictions is NaN and left out of ``miou``; with no
-        counted pixel, accuracy and ``miou`` are NaN.
+        A dict with ``'accuracy'``, ``'miou'``, ``'miou_present'``,
+        ``'per_class_iou'`` (``{name: iou}``) and ``'pixels'`` (plus
+        ``'unpredicted'``, their number, when given), scores as fractions in
+        [0, 1]. ``miou`` is the mean over all C
+        classes (REFERENCE §2.9), a class with union 0 (in neither labels nor
+        predictions) counting as 0; ``miou_present`` is the mean over the
+        classes with a union. The IoU of a class with union 0 is NaN; with no
+        counted pixel, accuracy and both means are NaN.
 
     Raises:
-        ValueError: If the matrix is not square or the names do not match it.
+        ValueError: If the matrix is not square, the names do not match it, or
+            ``unpredicted`` is not one non-negative count per class.
     """
     counts = _counts(confusion)
     num_classes = counts.shape[0]
@@ -175,17 +192,30 @@ def segmentation_scores(
     )
     if len(names) != num_classes:
         raise ValueError(f'{len(names)} class names for {num_classes} classes')
-    total = float(counts.sum())
+    missed = torch.zeros(num_classes, dtype=torch.float64)
+    if unpredicted is not None:
+        missed = torch.as_tensor(unpredicted).cpu().double().reshape(-1)
+        if missed.numel() != num_classes or bool((missed < 0).any()):
+            raise ValueError(
+                f'unpredicted needs one non-negative count per class ({num_classes}),'
+                f' got {missed.tolist()}'
+            )
+    total = float(counts.sum() + missed.sum())
     intersection = counts.diagonal()
-    union = counts.sum(0) + counts.sum(1) - intersection
-    iou = torch.where(union > 0, intersection / union.clamp_min(1), math.nan)
+    union = counts.sum(0) + counts.sum(1) + missed - intersection
     present = union > 0
-    return {
-        'accuracy': accuracy(counts),
-        'miou': float(iou[present].mean()) if present.any() else math.nan,
+    iou = torch.where(present, intersection / union.clamp_min(1), math.nan)
+    nan = math.nan
+    scores: dict[str, Any] = {
+        'accuracy': float(intersection.sum()) / total if total else nan,
+        'miou': float(iou.nan_to_num(0.0).mean()) if total else nan,
+        'miou_present': float(iou[present].mean()) if present.any() else nan,
         'per_class_iou': {n: float(v) for n, v in zip(names, iou, strict=True)},
         'pixels': int(total),
     }
+    if unpredicted is not None:
+        scores['unpredicted'] = int(missed.sum())
+    return scores
 
 
 class ConfusionMatrix(Metric):

@@ -165,17 +165,50 @@ class ClassScheme:
         index[labels < 0] = -1
         return index
 
-    def unknown_codes(self, codes: Sequence[int] | np.ndarray) -> list[int]:
+    def unknown_codes(self, codes: Sequence[int] | np.ndarray) -> list[int | float]:
         """Codes that are neither classes, aliases, nodata nor ignored.
 
         Args:
-            codes: codes seen in a raster.
+            codes: codes seen in a raster (NaN, a float raster's nodata, is
+                skipped; a non-integer value is unknown).
 
         Returns:
             The unknown ones, sorted.
         """
+        values = np.unique(np.asarray(codes))
+        if values.dtype.kind == 'f':
+            values = values[~np.isnan(values)]
         known = {*self.codes, *self.aliases, *self.nodata, *self.ignore}
-        return sorted(int(code) for code in np.unique(codes) if int(code) not in known)
+        return sorted(
+            int(v) if float(v).is_integer() else float(v)
+            for v in values.tolist()
+            if not (float(v).is_integer() and int(v) in known)
+        )
+
+    def check_codes(
+        self, codes: Sequence[int] | np.ndarray, source: str, option: str
+    ) -> None:
+        """Refuse codes the scheme does not know (a raster in another encoding).
+
+        Args:
+            codes: codes seen in a raster.
+            source: what holds them, for the message (e.g. ``label raster x.tif``).
+            option: the setting that names this scheme, for the fix.
+
+        Raises:
+            ValueError: Naming the source, the unknown codes (the first eight,
+                sorted) and the fix.
+        """
+        unknown = self.unknown_codes(codes)
+        if unknown:
+            shown = ', '.join(str(code) for code in unknown[:8])
+            more = f', ... ({len(unknown)} codes)' if len(unknown) > 8 else ''
+            raise ValueError(
+                f'{source}: codes [{shown}{more}] are unknown to the scheme '
+                f'{self.name!r} (neither classes, aliases, nodata nor ignored): set '
+                f'{option} to the scheme of these codes (a built-in name or a YAML '
+                "file), or list them in the scheme's classes, nodata or ignore"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (for YAML/JSON).

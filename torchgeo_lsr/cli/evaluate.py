@@ -80,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
         args.map_scheme,
     )
     print(evaluation_table(scores))
+    if scores.get('unpredicted'):
+        print(
+            f'({scores["unpredicted"]:,} of them have no class in the map and count '
+            'as wrong)'
+        )
     if args.results:
         write_results_json(args.results, scores)
         print(f'Wrote {args.results}')
