@@ -1,5 +1,6 @@
 """The non-geo configs run through ``torchgeo-lsr fit`` / ``test``."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,11 @@ def test_config_fit_and_test_on_a_slice_of_mnist(
     assert 'test accuracy:' in capsys.readouterr().out
 
 
-def test_cifar10_config_names_its_files(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r'no CIFAR-10 batch .*data_batch_1'):
+def test_cifar10_config_names_its_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing CIFAR-10 batch ends the run with one line naming the file."""
+    with pytest.raises(SystemExit) as stop:
         main(
             [
                 'fit',
@@ -58,3 +62,8 @@ def test_cifar10_config_names_its_files(tmp_path: Path) -> None:
                 'true',
             ]
         )
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r'torchgeo-lsr fit: error: no CIFAR-10 batch .*data_batch_1', last
+    )

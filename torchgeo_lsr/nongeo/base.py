@@ -241,15 +241,16 @@ class PriorClassification(BaseTask):
             split: one of :attr:`scored_splits`.
 
         Returns:
-            The (C, C) counts pooled over all processes, or None if nothing was
-            counted.
+            The (C, C) counts on the CPU, pooled over all processes, or None if
+            nothing was counted.
         """
         metric = self._split_confusion(split)
         if not metric.update_called:
             # No batch of this split had labels (the same on every process, so
             # all skip the collective compute together), and compute would warn.
             return None
-        confusion = metric.compute().clone()
+        # On the CPU before any float64 scoring: Apple MPS has no float64.
+        confusion = metric.compute().cpu().clone()
         metric.reset()
         return confusion if int(confusion.sum()) else None
 

@@ -115,7 +115,8 @@ def negative_label_prior(
         generator = torch.Generator().manual_seed(seed)
         choice = torch.randint(count, (len(labels),), generator=generator)
     else:
-        means = images.reshape(len(images), -1).double().mean(1)
+        # CPU first: float64 does not exist on Apple MPS.
+        means = images.reshape(len(images), -1).cpu().double().mean(1)
         choice = (means * hash_base).floor().long() % count
     negatives = (labels[:, None] + shifts[choice]) % num_classes
     prior = torch.ones(len(labels), num_classes)

@@ -2,9 +2,14 @@
 
 Training images come in fixed pairs; the only supervision of a pair is whether the
 first digit is greater than or equal to the second. The prior over the pair's
-joint label is uniform over the allowed triangle of the 10 x 10 grid (ties
-allowed); the implied joint posterior combines it with the batch-normalised
-network outputs of both images, its marginals are the targets of an RQ loss:
+joint label is uniform over a triangle of the 10 x 10 grid *including the
+diagonal* (55 cells of 1/55) for both orders, as in the authors' notebook: a tie
+is labelled "first >= second" (the data module compares ``first >= second``),
+and the "first < second" prior is the transpose of the other one, so it allows
+ties as well (a slack the authors keep; no tie ever receives that prior). The
+implied joint posterior combines the prior with the batch-normalised network
+outputs of both images; its marginals are the targets of an RQ loss, with the
+gradient flowing through ``r`` as well as ``q`` (no stop-gradient, REFERENCE §1.1):
 
 ``log z(l | x) = log_softmax over the batch of log q(l | x)``,
 ``log r_j(l1, l2) = log_softmax over the 100 pairs of
@@ -41,16 +46,23 @@ PAIR_PRIOR_EPS = 1e-10
 def pair_prior(first_ge_second: Tensor, num_classes: int = 10) -> Tensor:
     """Joint priors of pairs: uniform over the triangle their order allows.
 
+    Both triangles include the diagonal (REFERENCE §4.2, the authors' notebook):
+    ``prior[j, a, b] > 0`` iff ``a >= b`` when ``first_ge_second[j]``, else iff
+    ``a <= b``. The notebook stores the grid as (second, first), where the first
+    case is its upper triangle ``triu``; here the grid is (first, second), so the
+    same cells are the lower triangle.
+
     Args:
         first_ge_second: (P,) bool, the first label is >= the second.
         num_classes: C.
 
     Returns:
         (P, C, C) priors over (first, second) labels, each summing to 1 (1/55 per
-        allowed cell for 10 classes).
+        allowed cell for 10 classes, in both cases).
     """
     ge = torch.tril(torch.ones(num_classes, num_classes))  # first >= second
-    lt = 1 - ge  # first < second
+    # first < second: the transpose, keeping the diagonal (as the authors do).
+    lt = ge.T
     prior = torch.where(first_ge_second[:, None, None], ge, lt)
     return prior / prior.sum((1, 2), keepdim=True)
 
@@ -63,7 +75,9 @@ def ranked_pair_loss(log_q: Tensor, prior: Tensor) -> tuple[Tensor, Tensor]:
         prior: (P, C, C) joint priors of the pairs.
 
     Returns:
-        The loss and the (P, 2, C) marginal posteriors ``r`` (detached).
+        The loss and the (P, 2, C) marginal posteriors ``r`` (detached). The loss
+        is differentiated through ``r`` as well as ``log q``, as in every
+        implementation of the authors (REFERENCE §1.1).
     """
     pairs, _, classes = log_q.shape
     flat = log_q.reshape(pairs * 2, classes)
@@ -71,12 +85,12 @@ def ranked_pair_loss(log_q: Tensor, prior: Tensor) -> tuple[Tensor, Tensor]:
     log_z = (flat - torch.logsumexp(flat, 0, keepdim=True)).reshape(pairs, 2, classes)
     joint = log_z[:, 0, :, None] + log_z[:, 1, None, :] + (prior + PAIR_PRIOR_EPS).log()
     joint = joint - torch.logsumexp(joint.reshape(pairs, -1), 1)[:, None, None]
-    log_r = torch.stack(
-        [torch.logsumexp(joint, 2), torch.logsumexp(joint, 1)], dim=1
-    ).detach()
+    # No detach: RQ's gradient includes the path through r (the target's entropy
+    # term and the cross-entropy's weights), as in the authors' notebook.
+    log_r = torch.stack([torch.logsumexp(joint, 2), torch.logsumexp(joint, 1)], dim=1)
     r = log_r.exp()
     loss = (r * (log_r - log_q)).sum(2).mean()
-    return loss, r
+    return loss, r.detach()
 
 
 class RankedPairsDataModule(InMemoryDataModule):

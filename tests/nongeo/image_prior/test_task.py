@@ -9,6 +9,7 @@ import torch
 import yaml
 from PIL import Image
 
+from tests.nongeo.helpers import batches_on_device
 from tests.nongeo.image_prior.common import CONFIG, ROOT, make_datamodule, make_trainer
 from torchgeo_lsr.nongeo.image_prior import ImagePriorSegmentation, class_colours
 
@@ -147,3 +148,18 @@ def test_config_runs(tmp_path: Path) -> None:
     main(['test', '--config', str(path), '--ckpt_path', str(checkpoint), *options])
     assert (maps / 'test_r.png').is_file()
     assert not (tmp_path / 'maps').exists()
+
+
+def test_image_prior_scores_and_maps_without_float64_on_device(
+    tmp_path: Path, crop_files: dict[str, str]
+) -> None:
+    """Fit, validate and test (writing q/r maps) the image-prior task "on MPS"."""
+    pl.seed_everything(0)
+    task = ImagePriorSegmentation(out_dir=str(tmp_path / 'maps'))
+    task.save_probabilities = True
+    datamodule = batches_on_device(make_datamodule(crop_files))
+    trainer = make_trainer(tmp_path, max_steps=2, num_sanity_val_steps=0)
+    trainer.fit(task, datamodule)
+    trainer.test(task, datamodule, verbose=False)
+    assert {'test_q_accuracy', 'test_r_miou'} <= set(task.scores)
+    assert any(path.suffix == '.npz' for path in task.written)

@@ -348,7 +348,8 @@ class ImagePriorSegmentation(BaseTask):
             metric = self._split_confusion(split, name)
             if not metric.update_called:
                 continue  # no label image: nothing counted, nothing to score
-            scores = segmentation_scores(metric.compute())
+            # On the CPU before the float64 scoring: Apple MPS has no float64.
+            scores = segmentation_scores(metric.compute().cpu())
             metric.reset()
             if scores['pixels']:
                 named[f'{split}_{name}_accuracy'] = scores['accuracy']

@@ -215,7 +215,7 @@ def prior_from_log_likelihoods(
         calibrate: divide by the class means (the paper's correction).
 
     Returns:
-        (N, F) float32 priors; rows sum to 1.
+        (N, F) float32 priors on the CPU; rows sum to 1.
 
     Raises:
         ValueError: On NaN or +inf, or a row with no finite entry.
@@ -224,7 +224,8 @@ def prior_from_log_likelihoods(
         raise ValueError(
             f'log-likelihoods must be (N, F), got {tuple(log_likelihoods.shape)}'
         )
-    ll = log_likelihoods.double()
+    # CPU first: float64 does not exist on Apple MPS.
+    ll = log_likelihoods.cpu().double()
     if bool((ll.isnan() | (ll == math.inf)).any()):
         raise ValueError('log-likelihoods must not be NaN or +inf')
     empty = ~torch.isfinite(ll).any(1)
