@@ -6,6 +6,14 @@ One file per experiment: ``conf/enviroatlas_<city>_<variant>.yaml`` and
 reproduce (REFERENCE §2.10, UAI values; acc % / class-mean IoU %) and the settings
 of REFERENCE §2.7-2.8. The files are committed; a test checks they equal this
 script's output, so edit here and run ``python conf/generate_paper_configs.py``.
+
+Validation is the paper's (REFERENCE §2.7): a grid of cells the size of the
+sampled box (Chesapeake 512 px, EnviroAtlas 384 px), each scored on its 128 px
+centre crop (``val_patch_size``, ``val_stride``); the validation loss drives LR
+decay and early stopping. Tests read 512 px patches in batches of
+:data:`EVAL_BATCH_SIZE`, so an evaluation batch holds no more pixels than a
+training batch (128 x 138^2 px): 128 patches of 522 px would be about 36 GB of
+FCN activations and 2 GB per loader batch in shared memory.
 """
 
 import sys
@@ -74,6 +82,12 @@ CHESAPEAKE_NUMBERS = {
 }
 
 CITIES = ('pittsburgh', 'durham', 'austin', 'phoenix')
+
+#: Patches per validation / test / prediction batch: 8 x (512 + 2 x 5)^2 px.
+EVAL_BATCH_SIZE = 8
+
+#: Side of the validation crops (the training patch, REFERENCE §2.7).
+VAL_PATCH_SIZE = 128
 HR_CHECKPOINT = 'outputs/enviroatlas_pittsburgh_hr/checkpoints/last.ckpt'
 
 
@@ -157,6 +171,10 @@ def enviroatlas(city: str, variant: str) -> tuple[str, dict[str, Any]]:
         'batch_size': 128,
         'patch_size': 128,
         'eval_patch_size': 512,
+        'eval_batch_size': EVAL_BATCH_SIZE,
+        # The sampled box of EnviroAtlas is 3 x patch (REFERENCE §2.7).
+        'val_patch_size': VAL_PATCH_SIZE,
+        'val_stride': 3 * VAL_PATCH_SIZE,
         'length': 8000,
         'num_workers': 4,
     }
@@ -305,6 +323,10 @@ def chesapeake(state: str, loss: str) -> tuple[str, dict[str, Any]]:
         'batch_size': 128,
         'patch_size': 128,
         'eval_patch_size': 512,
+        'eval_batch_size': EVAL_BATCH_SIZE,
+        # The sampled box of Chesapeake is 4 x patch (REFERENCE §2.7).
+        'val_patch_size': VAL_PATCH_SIZE,
+        'val_stride': 4 * VAL_PATCH_SIZE,
         'length': tiles * per_tile,
         'num_workers': 4,
     }

@@ -96,12 +96,74 @@ def test_paper_config_names_real_arguments_and_its_number(path: Path) -> None:
         assert 'Paper (UAI Table' in text
 
 
+#: Most pixels an evaluation batch may push through the network at once: a paper
+#: training batch, 128 x (128 + 2 x 5)^2 px (an evaluation batch, without
+#: gradients, then needs less memory than training). 128 x 522^2 px would be
+#: about 36 GB of FCN activations and 2 GB per loader batch in shared memory.
+EVAL_PIXEL_BUDGET = 128 * 138**2
+
+GEO_CONFIGS = [*PAPER_CONFIGS, CONF / 'naip_nlcd.yaml', CONF / 'synthetic.yaml']
+
+
+@pytest.mark.parametrize('path', GEO_CONFIGS, ids=lambda p: p.stem)
+def test_evaluation_batches_fit_the_memory_budget(path: Path) -> None:
+    """Issue 16 item 4: no config's evaluation batch exceeds EVAL_PIXEL_BUDGET.
+
+    Before, validation and test batches were batch_size (128) patches of
+    eval_patch_size + 2 * context = 522 px. Pixels per batch = batch x (patch
+    side + 2 x context)^2, for the test / prediction grid (eval_patch_size) and
+    the validation grid (val_patch_size). The paper configs also validate on
+    the paper's 128 px centre crops of 512 / 384 px cells (REFERENCE §2.7).
+    """
+    import inspect
+
+    import yaml
+
+    import torchgeo_lsr.datamodules
+
+    config = yaml.safe_load(path.read_text())
+    args = config['data']['init_args']
+    cls = getattr(torchgeo_lsr.datamodules, config['data']['class_path'])
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(
+            torchgeo_lsr.datamodules.LSRDataModule.__init__
+        ).parameters.items()
+    }
+    defaults.update(
+        (name, p.default)
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    )
+
+    def arg(name: str) -> int:
+        value = args.get(name, defaults[name])
+        return int(value) if value is not None else 0
+
+    batch = arg('eval_batch_size') or arg('batch_size')
+    test_side = arg('eval_patch_size') or arg('patch_size')
+    val_side = arg('val_patch_size') or test_side
+    context = arg('context')
+    for what, side in (('test', test_side), ('validation', val_side)):
+        pixels = batch * (side + 2 * context) ** 2
+        assert pixels <= EVAL_PIXEL_BUDGET, (
+            f'{path.name}: {what} batches of {batch} x {side + 2 * context}^2 = '
+            f'{pixels} px exceed the budget of {EVAL_PIXEL_BUDGET} px'
+        )
+    if path in PAPER_CONFIGS:
+        assert args['val_patch_size'] == args['patch_size'] == 128
+        sampled_box = 512 if 'chesapeake' in path.name else 384
+        assert args['val_stride'] == sampled_box
+
+
 def _small(root: Path, out: Path, sigma: bool = False) -> list[str]:
     args = {
         'data.init_args.root': root,
         'data.init_args.batch_size': 2,
         'data.init_args.patch_size': 32,
         'data.init_args.eval_patch_size': 64,
+        'data.init_args.val_patch_size': 32,
+        'data.init_args.val_stride': 64,
         'data.init_args.length': 4,
         'data.init_args.num_workers': 0,
         'model.init_args.num_filters': 4,

@@ -24,7 +24,9 @@ def test_cooccurrence_round_trip(tmp_path: Path) -> None:
     assert matrix.coarse_codes == expected.coarse_codes
 
 
-def test_cooccurrence_pairs_coarse_and_fine_rasters(tiny_scene: TinyScene) -> None:
+def test_cooccurrence_pairs_coarse_and_fine_rasters(
+    tiny_scene: TinyScene, capsys: pytest.CaptureFixture[str]
+) -> None:
     coarse = sorted(tiny_scene.nlcd.glob('*.tif'))
     fine = sorted(tiny_scene.lc.glob('*.tif'))
     out = tiny_scene.root / 'paired.csv'
@@ -34,8 +36,14 @@ def test_cooccurrence_pairs_coarse_and_fine_rasters(tiny_scene: TinyScene) -> No
         load_cooccurrence(out, 'enviroatlas').matrix,
         load_cooccurrence(tiny_scene.cooccurrence, 'enviroatlas').matrix,
     )
-    with pytest.raises(SystemExit):
-        main(['cooccurrence', '--coarse', *map(str, coarse), '--fine', str(fine[0])])
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args[: -len(fine)], str(fine[0]), '--out', str(out)])
+    # A clean error naming the mismatch (this run used to stop at the missing --out).
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        'torchgeo-lsr cooccurrence: error: give one coarse raster for all fine '
+        f'rasters, or one per fine raster (got {len(coarse)} coarse and 1 fine)'
+    )
 
 
 @pytest.mark.parametrize(

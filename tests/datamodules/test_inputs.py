@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from tests.datamodules.two_tiles import X0, Y0, datamodule
+from tests.rasters import write_geotiff
 from torchgeo_lsr.datamodules.inputs import (
     band_count,
+    check_georeferenced,
     is_raster,
     open_input,
     path_list,
@@ -109,3 +111,22 @@ def test_open_input_by_role(scene: Path) -> None:
         open_input('label', [str(scene / 'lc')], 'x_*')
     with pytest.raises(FileNotFoundError, match='set prior_paths / prior_glob'):
         open_input('prior', [str(scene / 'none')], '*.tif')
+
+
+def test_open_input_refuses_a_file_without_a_crs(tmp_path: Path) -> None:
+    """Issue 16 item 11: open_input checks every matched file has a CRS.
+
+    Before, TorchGeo read a CRS-less coarse / label / prior raster in the grid's
+    CRS (or raised a bare ``CRSError`` for imagery). A rewritten file is checked
+    again (the check caches by modification time); non-rasters are left to
+    TorchGeo, which skips them.
+    """
+    data = np.zeros((4, 4), np.uint8)
+    good = write_geotiff(tmp_path / 'in' / 'a.tif', data)
+    bad = write_geotiff(tmp_path / 'in' / 'b.tif', data, crs=None)  # type: ignore[arg-type]
+    (tmp_path / 'in' / 'notes.tif').write_text('not a raster')
+    with pytest.raises(ValueError, match=r'b\.tif \(coarse labels\) has no CRS'):
+        open_input('coarse', [str(tmp_path / 'in')], '*.tif')
+    check_georeferenced([str(good), str(tmp_path / 'in' / 'notes.tif')], 'imagery')
+    write_geotiff(bad, data)
+    assert len(open_input('coarse', [str(tmp_path / 'in')], '*.tif').files) == 3

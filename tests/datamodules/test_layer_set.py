@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from rasterio.transform import from_origin
 
 from tests.datamodules.two_tiles import (
     TILE,
@@ -15,12 +17,15 @@ from tests.datamodules.two_tiles import (
 )
 from torchgeo_lsr.datamodules.layer_set import (
     LAYER_NAMES,
+    OPTIONS_ATTR,
     StageLayers,
     check_inputs,
     layer_paths,
+    layers_on_window,
     needed_layers,
 )
-from torchgeo_lsr.priors import write_prior
+from torchgeo_lsr.datasets.vectors import rasterize_layer
+from torchgeo_lsr.priors import RasterisationOptions, load_rules, write_prior
 
 
 def test_on_the_fly_fusion_equals_precomputed(scene: Path, tmp_path: Path) -> None:
@@ -153,3 +158,94 @@ def test_stage_layers_open_rasters_and_vectors(scene: Path, tmp_path: Path) -> N
         )
     with pytest.raises(FileNotFoundError, match='no roads files for this stage'):
         StageLayers.open(['roads'], {}, imagery.crs, imagery.res)
+
+
+CUSTOM_RULES = (
+    'layers:\n'
+    '  roads: {all_touched: true, widen: 5}\n'
+    'rules:\n'
+    '  - name: tracks\n'
+    '    target: Impervious Surface\n'
+    '    inputs: [{layer: roads}]\n'
+    '    box_mean: 3\n'
+)
+
+
+def diagonal_road(tmp_path: Path) -> Path:
+    """A diagonal road across both tiles (``all_touched`` burns more pixels)."""
+    import geopandas
+    from shapely.geometry import LineString
+
+    geopandas.GeoDataFrame(
+        geometry=[LineString([(X0 + 3.3, Y0 - 10.2), (X0 + 2 * TILE, Y0 - 120.7)])],
+        crs='EPSG:32617',
+    ).to_file(tmp_path / 'roads.gpkg')
+    return tmp_path / 'roads.gpkg'
+
+
+def test_custom_rule_options_on_the_fly_equal_write_prior(
+    scene: Path, tmp_path: Path
+) -> None:
+    """Custom rule options: on-the-fly priors equal ``write_prior``'s.
+
+    Issue 16 item 10: the per-sample rasterisation used the paper's options
+    (roads: widen 3, not all_touched) whatever the rule file's ``layers:`` said,
+    while ``write_prior`` used the rule file's: the two priors differed.
+    """
+    rules = tmp_path / 'rules.yaml'
+    rules.write_text(CUSTOM_RULES)
+    roads = diagonal_road(tmp_path)
+    fly = datamodule(scene, roads_paths=roads, fusion_rules=rules)
+    builder = fly.builder
+    assert builder is not None
+    assert builder.rules is not None
+    assert builder.rules.options('roads') == RasterisationOptions(True, 5)
+    for i in range(2):
+        write_prior(
+            builder,
+            scene / 'nlcd' / 'nlcd.tif',
+            tmp_path / 'prior' / f'tile_{i}.tif',
+            like=scene / 'naip' / f'tile_{i}.tif',
+            layers={'roads': roads},
+            progress=False,
+        )
+    pre = datamodule(scene, prior_paths=tmp_path / 'prior', coarse_paths=None)
+    fly.setup('validate')
+    pre.setup('validate')
+    nlcd_only = datamodule(scene)
+    nlcd_only.setup('validate')
+    # Windows centred on the road, one across the tiles' shared edge.
+    for x, y in [(X0 + 20, Y0 - 9), (X0 + TILE - 16, Y0 - 49), (X0 + 200, Y0 - 73)]:
+        a = fly.val_dataset[x : x + 32, y - 32 : y]
+        b = pre.val_dataset[x : x + 32, y - 32 : y]
+        torch.testing.assert_close(a['prior'], b['prior'], atol=1e-5, rtol=0)
+        plain = nlcd_only.val_dataset[x : x + 32, y - 32 : y]['prior']
+        assert (a['prior'][1] - plain[1]).max() > 0.2  # the road is in the window
+
+
+def test_stage_layers_carry_the_rules_options(scene: Path, tmp_path: Path) -> None:
+    """Vector layers the rules use are burnt per window with the rules' options."""
+    rules = tmp_path / 'rules.yaml'
+    rules.write_text(CUSTOM_RULES)
+    roads = diagonal_road(tmp_path)
+    dm = datamodule(scene)
+    imagery = dm._open('image', [str(scene / 'naip')])
+    paths = {'roads': [str(roads)]}
+    custom = StageLayers.open(
+        ['roads'], paths, imagery.crs, imagery.res, load_rules(rules)
+    )
+    paper = StageLayers.open(['roads'], paths, imagery.crs, imagery.res)
+    assert custom.vectors['roads'].attrs[OPTIONS_ATTR] == RasterisationOptions(True, 5)
+    assert OPTIONS_ATTR not in paper.vectors['roads'].attrs
+    transform = from_origin(X0, Y0, 1.0, 1.0)
+    window = ((0, 64), (0, 64))
+    burnt = {
+        key: layers_on_window(layers.vectors, imagery.crs, transform, *window, {})
+        for key, layers in (('custom', custom), ('paper', paper))
+    }
+    for key, options in (('custom', RasterisationOptions(True, 5)), ('paper', None)):
+        expected = rasterize_layer(
+            roads, 'roads', imagery.crs, transform, 64, 64, options
+        )
+        np.testing.assert_array_equal(burnt[key]['roads'], expected)
+    assert burnt['custom']['roads'].sum() > burnt['paper']['roads'].sum()

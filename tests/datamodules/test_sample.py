@@ -181,3 +181,62 @@ def test_labels_are_ignored_outside_the_scheme() -> None:
     assert out['mask'].tolist() == [[0, 1], [scheme.num_classes, 3]]
     assert not out['valid'].any()  # no tile: every pixel is outside the imagery
     assert np.isfinite(out['prior'].numpy()).all()
+
+
+def _labelled_transform(**spec: object) -> LSRSampleTransform:
+    """A transform of a 2 x 3 tile at (X0, Y0) scoring EnviroAtlas labels."""
+    from torchgeo_lsr.schemes import get_scheme
+
+    scheme = get_scheme('enviroatlas')
+    tiles = TileLayout(
+        bounds=((X0, Y0 - 2, X0 + 2, Y0),), paths=('tile_0.tif',), crs='EPSG:32617'
+    )
+    options: dict[str, object] = {
+        'num_classes': scheme.num_classes,
+        'label_scheme': scheme,
+        'tiles': tiles,
+        'image_nodata': None,
+    }
+    options.update(spec)
+    return LSRSampleTransform(spec=SampleSpec(**options))  # type: ignore[arg-type]
+
+
+def test_unknown_label_codes_at_valid_pixels_are_refused() -> None:
+    """Guards issue 16 item 6: the old code made unknown codes the ignore index.
+
+    Labels in another encoding (here class indices 1..4 read as EnviroAtlas
+    codes) were scored on whatever subset happened to be known.
+    """
+    transform = _labelled_transform()
+    sample = _raw_sample(torch.ones(5, 2, 3), torch.ones(3, 2, 3))
+    sample['mask'] = torch.tensor([[10, 1, 2], [3, 4, 99]])  # column 2: no tile
+    with pytest.raises(ValueError, match=r'codes \[1, 3, 4\] are unknown') as error:
+        transform(sample)
+    message = str(error.value)
+    assert message.startswith('label rasters (label_paths) in the sample at x=')
+    assert "the scheme 'enviroatlas'" in message
+    assert 'set label_scheme to the scheme of these codes' in message
+    assert '99' not in message  # outside the imagery: not scored, not checked
+    assert '\n' not in message
+
+
+def test_nodata_ignored_and_raster_nodata_labels_are_fine() -> None:
+    """The scheme's nodata (0) and ignored codes (80) and ``label_nodata`` pass."""
+    transform = _labelled_transform(label_nodata=[255])
+    sample = _raw_sample(torch.ones(5, 2, 3), torch.ones(3, 2, 3))
+    sample['mask'] = torch.tensor([[10, 0, 7], [80, 255, 52]])  # 7: no tile
+    out = transform(sample)
+    assert out['mask'].tolist() == [[0, 5, 5], [5, 5, 3]]
+    assert transform.spec.label_nodata == (255.0,)
+    sample = _raw_sample(torch.ones(5, 2, 3), torch.ones(3, 2, 3))
+    sample['mask'] = torch.tensor([[10, 0, 7], [80, 254, 52]])
+    with pytest.raises(ValueError, match=r'codes \[254\] are unknown'):
+        _labelled_transform(label_nodata=(255,))(sample)
+
+
+def test_data_module_refuses_labels_of_another_scheme(scene: Path) -> None:
+    """Guards issue 16 item 6 end to end: EnviroAtlas codes read as Chesapeake."""
+    dm = datamodule(scene, label_scheme='chesapeake')
+    dm.setup('validate')
+    with pytest.raises(ValueError, match="unknown to the scheme 'chesapeake'"):
+        dm.val_dataset[X0 + 40 : X0 + 72, Y0 - 72 : Y0 - 40]

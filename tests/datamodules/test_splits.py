@@ -1,13 +1,18 @@
 """Split planning: which tiles and pixels each stage uses."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import shapely
 import torch
 
 from tests.datamodules.two_tiles import TILE, X0, Y0, datamodule
-from torchgeo_lsr.datamodules.splits import SplitPlan
+from torchgeo_lsr.datamodules.splits import (
+    CentredGridSampler,
+    SplitPlan,
+    check_patch_fits,
+)
 
 
 def test_tile_split(scene: Path) -> None:
@@ -156,3 +161,36 @@ def test_split_plan_regions_of_each_stage() -> None:
         SplitPlan(split='regions', test_region=(-1, -1, 101, 11)).regions(
             extent, 'EPSG:32617'
         )
+
+
+def test_check_patch_fits_uses_torchgeos_condition() -> None:
+    """Issue 16 item 12: a tile trains iff both its sides are >= patch_size px.
+
+    The exact condition of TorchGeo's RandomBatchGeoSampler (``xmax - xmin >=
+    size * xres and ymax - ymin >= size * yres``): a 64 x 40 px entry fits a
+    40 px patch, not a 41 px one.
+    """
+    import geopandas
+
+    dataset = SimpleNamespace(
+        index=geopandas.GeoDataFrame(geometry=[shapely.box(0, 0, 128, 80)]),
+        res=(2.0, 2.0),
+    )
+    tiles = SimpleNamespace(tile_paths=['a.tif'], tile_bounds=[(0, 0, 128, 80)])
+    check_patch_fits(dataset, tiles, 40)  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r'a\.tif \(64 x 40 px\); set patch_size <= 40'
+    ):
+        check_patch_fits(dataset, tiles, 41)  # type: ignore[arg-type]
+
+
+def test_centred_grid_sampler_needs_cells_at_least_the_patch(scene: Path) -> None:
+    dm = datamodule(scene)
+    dm.setup('predict')
+    with pytest.raises(
+        ValueError, match=r'val_stride \(16\) must be >= val_patch_size'
+    ):
+        CentredGridSampler(dm.predict_dataset, size=32, cell=16)
+    # cell == size: TorchGeo's grid, tiling the extent.
+    crops = list(CentredGridSampler(dm.predict_dataset, size=50, cell=50))
+    assert len(crops) == 6 * 3

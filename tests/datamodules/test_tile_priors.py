@@ -133,6 +133,28 @@ def test_coarse_lookup_table() -> None:
     plain = TilePriors(builder=builder)
     assert plain.codes(values) is values
     table = TilePriors(builder=builder, coarse_lookup=(0, 11, 21))
+    # NaN stays nodata; values outside the table are refused (test below).
+    known = np.array([[0, 1, 2], [2, np.nan, 0]], np.float32)
+    np.testing.assert_array_equal(table.codes(known), [[0, 11, 21], [21, np.nan, 0]])
     np.testing.assert_array_equal(
-        table.codes(values), [[0, 11, 21], [np.nan, np.nan, np.nan]]
+        table.codes(np.array([[0, 1, 2]], np.uint8)), [[0, 11, 21]]
     )
+
+
+@pytest.mark.parametrize(
+    ('values', 'named'),
+    [([[3, np.nan, 9]], '3, 9'), ([[-1, 0]], '-1'), ([[1.5]], '1.5'), ([[255]], '255')],
+)
+def test_values_outside_the_coarse_lookup_are_refused(
+    values: list[list[float]], named: str
+) -> None:
+    """Guards issue 16 item 9: out-of-table coarse values silently became nodata.
+
+    The old code mapped them to NaN (nodata), so a wrong table masked pixels out
+    without a word; now the error names the values and the table's size.
+    """
+    builder = PriorBuilder('enviroatlas-pittsburgh', coarse_nodata=[0])
+    table = TilePriors(builder=builder, coarse_lookup=(0, 11, 21))
+    message = rf'values \[{named}\] are not in coarse_lookup \(3 entries'
+    with pytest.raises(ValueError, match=message):
+        table.codes(np.array(values, np.float32))

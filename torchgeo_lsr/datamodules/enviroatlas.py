@@ -114,6 +114,9 @@ class EnviroAtlasLSRDataModule(TileIndexDataModule):
         batch_size: int = 128,
         patch_size: int = 128,
         eval_patch_size: int | None = None,
+        eval_batch_size: int | None = None,
+        val_patch_size: int | None = None,
+        val_stride: int | None = None,
         context: int = 5,
         length: int | None = None,
         num_workers: int = 0,
@@ -155,6 +158,11 @@ class EnviroAtlasLSRDataModule(TileIndexDataModule):
             batch_size: patches per batch (paper: 128).
             patch_size: patch side in pixels (paper: 128).
             eval_patch_size: patch side of evaluation grids.
+            eval_batch_size: patches per evaluation batch (default: ``batch_size``).
+            val_patch_size: patch side of the validation grid (default:
+                ``eval_patch_size``; paper: 128).
+            val_stride: step of the validation grid (default: ``val_patch_size``;
+                paper: the sampled box, Chesapeake 512, EnviroAtlas 384).
             context: pixels of context for the network's receptive field.
             length: training patches per epoch (paper: 800 per tile).
             num_workers: data-loader workers.
@@ -205,6 +213,9 @@ class EnviroAtlasLSRDataModule(TileIndexDataModule):
             batch_size=batch_size,
             patch_size=patch_size,
             eval_patch_size=eval_patch_size,
+            eval_batch_size=eval_batch_size,
+            val_patch_size=val_patch_size,
+            val_stride=val_stride,
             context=context,
             length=length,
             num_workers=num_workers,

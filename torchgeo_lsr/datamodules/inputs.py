@@ -7,10 +7,14 @@ coarse labels (``'coarse'``), the high-res labels (``'label'``) and precomputed 
 :class:`StageInputs` lists the files one stage reads; :func:`open_input` opens one
 role as a raster dataset, naming the role and its glob when nothing matches;
 :func:`select_tiles` picks imagery tiles by file name or stem for the splits.
+Every raster input must carry a CRS: :func:`check_georeferenced` refuses a file
+without one (naming the file, its role and the fix), as ``prior``, ``cooccurrence``
+and ``evaluate`` do, instead of assuming the imagery's CRS.
 """
 
+import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +22,7 @@ from typing import Any, Literal
 import rasterio
 from rasterio.errors import RasterioIOError
 from torchgeo.datasets import DatasetNotFoundError, RasterDataset
+from torchgeo.datasets.utils import find_files
 
 from ..datasets.rasters import (
     CoarseLabelRaster,
@@ -33,6 +38,7 @@ __all__ = (
     'Role',
     'StageInputs',
     'band_count',
+    'check_georeferenced',
     'is_raster',
     'open_input',
     'path_list',
@@ -120,6 +126,43 @@ def is_raster(path: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)
+def _has_crs(path: str, mtime: float) -> bool:
+    """Whether a raster file has a CRS (True for files GDAL cannot open).
+
+    Args:
+        path: the file.
+        mtime: its modification time (the cache key: a rewritten file is re-read).
+
+    Returns:
+        False only for a readable raster without a CRS.
+    """
+    try:
+        with rasterio.open(path) as src:
+            return src.crs is not None
+    except RasterioIOError:
+        return True  # not a raster: TorchGeo skips it
+
+
+def check_georeferenced(files: Iterable[str], what: str) -> None:
+    """Refuse raster files without a CRS (they would be assumed in another's CRS).
+
+    Args:
+        files: the raster files.
+        what: their role, for the message (``'imagery'``, ``'buildings layer'``).
+
+    Raises:
+        ValueError: If a file has no CRS (names the file, its role and the fix).
+    """
+    for path in files:
+        mtime = os.path.getmtime(path) if os.path.exists(path) else 0.0
+        if not _has_crs(str(path), mtime):
+            raise ValueError(
+                f'{path} ({what}) has no CRS: assign the CRS its coordinates are '
+                f'in, e.g. gdal_edit.py -a_srs EPSG:32617 {path}'
+            )
+
+
 def open_input(
     role: str, paths: Sequence[str], glob: str, **grid: Any
 ) -> RasterDataset:
@@ -136,7 +179,12 @@ def open_input(
 
     Raises:
         FileNotFoundError: If no file matches (names the role, glob and paths).
+        ValueError: If a file has no CRS.
     """
+    # Before opening: TorchGeo would assume the grid's CRS for such a file (or
+    # fail with a bare CRSError for the first imagery file).
+    files = sorted({f for path in paths for f in find_files(Path(path), glob)})
+    check_georeferenced(files, ROLE_NAMES[role])
     try:
         return ROLE_DATASETS[role](list(paths), filename_glob=glob, **grid)
     except DatasetNotFoundError:

@@ -1,9 +1,10 @@
 """Auxiliary layers of a data module: buildings, roads, waterways, water bodies.
 
-Each layer is given as vector files (rasterised per sample with the paper's options)
-or rasters on any grid (read with the sample; values > 0 are 1). A layer is read
-when the network's ``inputs`` name it or the fusion rules of on-the-fly priors need
-it. :class:`StageLayers` opens a stage's layers: rasters as datasets to intersect
+Each layer is given as vector files (rasterised per sample with the fusion rules'
+options from their ``layers:`` section, as ``write_prior`` does, else the paper's
+options) or rasters on any grid (read with the sample; values > 0 are 1). A layer is
+read when the network's ``inputs`` name it or the fusion rules of on-the-fly priors
+need it. :class:`StageLayers` opens a stage's layers: rasters as datasets to intersect
 with the imagery, vectors as frames on the imagery CRS; :func:`layers_on_window`
 puts both on a window of a sample.
 """
@@ -20,11 +21,13 @@ from torchgeo.datasets import DatasetNotFoundError
 
 from ..datasets.rasters import LayerRaster
 from ..datasets.vectors import rasterize_layer, read_vector_layer
+from ..priors.fusion import RasterisationOptions, RuleSet
 from .inputs import Paths, is_raster, path_list
 
 __all__ = (
     'INPUT_CHANNELS',
     'LAYER_NAMES',
+    'OPTIONS_ATTR',
     'StageLayers',
     'check_inputs',
     'layer_paths',
@@ -34,6 +37,9 @@ __all__ = (
 
 #: Auxiliary layers the data module reads.
 LAYER_NAMES = ('buildings', 'roads', 'waterways', 'waterbodies')
+
+#: Key of a vector frame's ``attrs`` holding its :class:`RasterisationOptions`.
+OPTIONS_ATTR = 'rasterisation'
 
 #: What the network's input channels may be made of.
 INPUT_CHANNELS = ('imagery', 'prior', *LAYER_NAMES)
@@ -109,7 +115,9 @@ class StageLayers:
     Attributes:
         rasters: raster layers by name, as datasets on the imagery grid (their
             data arrives in samples as ``layer_<name>``).
-        vectors: vector layers by name, as GeoDataFrames on the imagery CRS.
+        vectors: vector layers by name, as GeoDataFrames on the imagery CRS; a
+            layer the fusion rules use carries the rules' rasterisation options in
+            ``attrs[OPTIONS_ATTR]`` (read by :func:`layers_on_window`).
     """
 
     rasters: dict[str, LayerRaster] = field(default_factory=dict)
@@ -122,6 +130,7 @@ class StageLayers:
         paths: Mapping[str, Sequence[str]],
         crs: Any,
         res: Any,
+        rules: RuleSet | None = None,
     ) -> 'StageLayers':
         """Open some layers of a stage.
 
@@ -130,6 +139,9 @@ class StageLayers:
             paths: the stage's files of each layer.
             crs: the imagery CRS.
             res: the imagery resolution.
+            rules: the fusion rules of on-the-fly priors: vector layers they use
+                are rasterised with their options (``RuleSet.options``, as
+                ``write_prior`` does), other vector layers with the paper's.
 
         Returns:
             The layers.
@@ -148,7 +160,11 @@ class StageLayers:
             if kinds == {True}:
                 rasters[name] = _open_raster_layer(name, files, crs, res)
             else:
-                vectors[name] = _read_vector_files(name, files, crs)
+                frame = _read_vector_files(name, files, crs)
+                if rules is not None and name in rules.layers:
+                    frame = frame.copy(deep=False)
+                    frame.attrs[OPTIONS_ATTR] = rules.options(name)
+                vectors[name] = frame
         return cls(rasters, vectors)
 
 
@@ -207,7 +223,8 @@ def layers_on_window(
 
     Args:
         vectors: vector layers (GeoDataFrames in ``crs``) by name; rasterised on
-            the window with each layer's options.
+            the window with the options in their ``attrs[OPTIONS_ATTR]`` (set by
+            :meth:`StageLayers.open` from the fusion rules), else the paper's.
         crs: CRS of the sample's grid.
         transform: affine transform of the sample.
         rows: (start, stop) rows of the window.
@@ -228,7 +245,9 @@ def layers_on_window(
         # Most patches miss most features: "no overlap" is normal here.
         warnings.simplefilter('ignore', UserWarning)
         for name, frame in vectors.items():
+            options = frame.attrs.get(OPTIONS_ATTR)
+            assert options is None or isinstance(options, RasterisationOptions)
             out[name] = rasterize_layer(
-                frame, name, crs, grid, cols[1] - cols[0], rows[1] - rows[0]
+                frame, name, crs, grid, cols[1] - cols[0], rows[1] - rows[0], options
             )
     return out

@@ -15,20 +15,12 @@ pixels, each tile's part of a sample gets its prior with that tile's edges refle
 exactly as the raster writer does, and the margin is cropped: on-the-fly and
 precomputed priors agree.
 
-Splits: ``'transductive'`` (default, the paper's protocol: train, validate and test
-on the same target tiles; their high-res labels only ever feed metrics),
-``'tiles'`` (``val_tiles`` / ``test_tiles`` name imagery files held out) or
-``'regions'`` (``val_region`` / ``test_region``: boxes in the imagery CRS or vector
-files of polygons, held out of training pixel by pixel; validation and testing see
-only pixels inside their region).
+Splits (:mod:`~.splits`): ``'transductive'`` (default, the paper's protocol),
+``'tiles'`` (``val_tiles`` / ``test_tiles``) or ``'regions'`` (``val_region`` /
+``test_region``). Every raster input needs a CRS; training patches must fit a tile.
 
-Auxiliary layers (buildings, roads, waterways, water bodies) are vector files
-(rasterised per sample with the fusion rules' options) or rasters on any grid
-(read with the sample, values > 0 are 1). They feed the fusion rules of on-the-fly
-priors and, through ``inputs``, the network's input: ``inputs`` lists the channels
-of ``image`` in order, from ``'imagery'``, ``'prior'`` and layer names (the learned
-prior network of REFERENCE §2.5 sees ``['prior', 'buildings', 'roads',
-'waterbodies', 'waterways']``).
+Auxiliary layers (:mod:`~.layer_set`: vector files or rasters) feed the fusion
+rules of on-the-fly priors and, through ``inputs``, the network's input channels.
 
 Data-set modules (EnviroAtlas, Chesapeake) reuse all of this and override
 :meth:`LSRDataModule.stage_inputs` to say which files each stage reads.
@@ -47,10 +39,11 @@ from torchgeo.samplers import GriddedPatchSampler, RandomBatchGeoSampler
 
 from ..datasets.rasters import ImageryRaster
 from ..datasets.regions import region_geometry
-from ..grid import Bounds, Region, check_overlap
+from ..grid import Region, check_overlap
 from ..priors.builder import PriorBuilder
 from ..schemes import ClassScheme
 from .inputs import ROLE_NAMES, Paths, StageInputs, band_count, open_input, path_list
+from .inputs import check_georeferenced as check_crs
 from .layer_set import (
     LAYER_NAMES,
     StageLayers,
@@ -60,7 +53,14 @@ from .layer_set import (
 )
 from .prior_source import PriorSource
 from .sample import LSRSampleTransform, MarginDataset, SampleSpec
-from .splits import Split, SplitPlan
+from .splits import (
+    CentredGridSampler,
+    Split,
+    SplitPlan,
+    check_eval_sizes,
+    check_patch_fits,
+    geometry_bounds,
+)
 from .statistics import channel_statistics, imagery_statistics
 from .tile_priors import TileLayout
 
@@ -110,6 +110,9 @@ class LSRDataModule(GeoDataModule):
         batch_size: int = 16,
         patch_size: int = 128,
         eval_patch_size: int | None = None,
+        eval_batch_size: int | None = None,
+        val_patch_size: int | None = None,
+        val_stride: int | None = None,
         context: int = 5,
         length: int | None = None,
         num_workers: int = 0,
@@ -159,6 +162,14 @@ class LSRDataModule(GeoDataModule):
             eval_patch_size: patch side of the validation, test and prediction
                 grids (default: ``patch_size``); larger patches read and build
                 priors with less overhead.
+            eval_batch_size: patches per validation, test and prediction batch
+                (default: ``batch_size``); ``eval_batch_size * (size + 2 *
+                context)**2`` pixels go through the network at once.
+            val_patch_size: patch side of the validation grid (default:
+                ``eval_patch_size``; the paper's: ``patch_size``, 128).
+            val_stride: side and step of the validation grid's cells, each scored
+                on its centre crop (default: ``val_patch_size``, tiling the
+                extent; the paper's, REFERENCE §2.7: Chesapeake 512, EnviroAtlas 384).
             context: pixels of imagery around each patch for the model's receptive
                 field (samples are ``patch_size + 2 * context`` pixels; the task
                 crops the context before the loss and metrics). The default, 5,
@@ -182,7 +193,7 @@ class LSRDataModule(GeoDataModule):
             image_nodata: imagery value meaning nodata (in all bands).
             coarse_lookup: coarse raster value ``v`` means coarse code
                 ``coarse_lookup[v]`` (for rasters that store class indices, e.g.
-                EnviroAtlas's NLCD layer); values outside the table are nodata.
+                EnviroAtlas's NLCD layer); other values are refused.
             inputs: channels of the network's input, in order: ``'imagery'``,
                 ``'prior'`` (the prior's C channels) and names of layers given above
                 (one 0/1 channel each).
@@ -230,7 +241,21 @@ class LSRDataModule(GeoDataModule):
         }
         self.image_scale, self.image_nodata = image_scale, image_nodata
         self.context = context
-        self.eval_patch_size = eval_patch_size or patch_size
+        self._eval(eval_batch_size, eval_patch_size, val_patch_size, val_stride)
+
+    def _eval(
+        self, batch: int | None, patch: int | None, val: int | None, cell: int | None
+    ) -> None:
+        """Set the evaluation batch size and grids (the arguments of ``__init__``)."""
+        check_eval_sizes(eval_batch_size=batch, val_patch_size=val, val_stride=cell)
+        side = self.patch_size
+        self.eval_patch_size = patch or (side if isinstance(side, int) else side[0])
+        self.eval_batch_size = batch or self.batch_size
+        # Read by TorchGeo's loaders (``<split>_batch_size`` before ``batch_size``).
+        self.val_batch_size = self.test_batch_size = self.eval_batch_size
+        self.predict_batch_size = self.eval_batch_size
+        self.val_patch_size = val or self.eval_patch_size
+        self.val_stride = cell or self.val_patch_size
 
     @property
     def builder(self) -> PriorBuilder | None:
@@ -423,13 +448,16 @@ class LSRDataModule(GeoDataModule):
             The layers, raster ones checked to overlap the imagery.
 
         Raises:
-            ValueError: If a raster layer does not overlap the imagery, or a layer
-                mixes raster and vector files.
+            ValueError: If a raster layer has no CRS or does not overlap the
+                imagery, or a layer mixes raster and vector files.
         """
         names = needed_layers(self.inputs, self.prior_source.rule_layers)
-        layers = StageLayers.open(names, inputs.layers, imagery.crs, imagery.res)
+        layers = StageLayers.open(
+            names, inputs.layers, imagery.crs, imagery.res, self.prior_source.rules
+        )
         extent = imagery.index.geometry.union_all()
         for name, raster in layers.rasters.items():
+            check_crs(raster.files, f'{name} layer')
             check_overlap(
                 extent,
                 raster.index.geometry.union_all(),
@@ -457,7 +485,7 @@ class LSRDataModule(GeoDataModule):
         return SampleSpec(
             num_classes=self.num_classes,
             tiles=TileLayout(
-                bounds=tuple(_bounds(g) for g in imagery.index.geometry),
+                bounds=tuple(geometry_bounds(g) for g in imagery.index.geometry),
                 paths=paths,
                 crs=imagery.crs,
             ),
@@ -508,6 +536,10 @@ class LSRDataModule(GeoDataModule):
 
         Args:
             stage: ``'fit'``, ``'validate'``, ``'test'`` or ``'predict'``.
+
+        Raises:
+            ValueError: If an input has no CRS or misses the imagery, or the
+                training patch is larger than every training tile.
         """
         size = (
             self.patch_size if isinstance(self.patch_size, int) else self.patch_size[0]
@@ -515,9 +547,10 @@ class LSRDataModule(GeoDataModule):
         eval_size = self.eval_patch_size
         regions = self._regions()
         if stage == 'fit':
-            self.train_dataset, _ = self._dataset(
+            self.train_dataset, train = self._dataset(
                 self.stage_inputs('fit'), regions.get('fit'), labels=self.train_labels
             )
+            check_patch_fits(self.train_dataset, train, size)
             with warnings.catch_warnings():
                 # Deprecated for RandomPatchSampler, which mixes tiles in a batch; the
                 # paper's per-batch normalisation needs one tile per batch.
@@ -529,8 +562,11 @@ class LSRDataModule(GeoDataModule):
             self.val_dataset, _ = self._dataset(
                 self.stage_inputs('validate'), regions.get('validate')
             )
-            self.val_sampler = GriddedPatchSampler(
-                self.val_dataset, size=eval_size, roi=regions.get('validate')
+            self.val_sampler = CentredGridSampler(
+                self.val_dataset,
+                size=self.val_patch_size,
+                cell=self.val_stride,
+                roi=regions.get('validate'),
             )
         if stage == 'test':
             self.test_dataset, _ = self._dataset(
@@ -558,9 +594,3 @@ class LSRDataModule(GeoDataModule):
             The batch.
         """
         return batch
-
-
-def _bounds(geometry: Any) -> Bounds:
-    """``(minx, miny, maxx, maxy)`` of a geometry, as floats."""
-    minx, miny, maxx, maxy = geometry.bounds
-    return float(minx), float(miny), float(maxx), float(maxy)

@@ -126,11 +126,14 @@ class PriorSource:
         return self.builder.halo if self.builder is not None else 0
 
     @property
+    def rules(self) -> RuleSet | None:
+        """The fusion rules of on-the-fly priors (None: none, or stored priors)."""
+        return None if self.builder is None else self.builder.rules
+
+    @property
     def rule_layers(self) -> tuple[str, ...]:
         """Layers the fusion rules read."""
-        if self.builder is None or self.builder.rules is None:
-            return ()
-        return tuple(self.builder.rules.layers)
+        return () if self.rules is None else tuple(self.rules.layers)
 
     def tile_priors(self, tile_paths: Sequence[str]) -> TilePriors | None:
         """What builds the priors of a stage's samples, tile by tile.

@@ -80,7 +80,12 @@ class SampleSpec:
         context: pixels around the patch kept for the model's receptive field.
         vector_layers: auxiliary vector layers (GeoDataFrames in the tiles' CRS)
             by name, for the fusion rules and ``inputs``.
-        label_scheme: scheme of the high-res labels (None: no labels).
+        label_scheme: scheme of the high-res labels (None: no labels). Label
+            codes it does not know (neither classes, aliases, nodata nor ignored)
+            at valid pixels raise a ValueError: labels in another encoding must
+            not be scored on a coincidental subset.
+        label_nodata: the label rasters' own nodata values (also what they read
+            as outside their extent), ignored like the scheme's nodata.
         image_scale: imagery is divided by this.
         image_nodata: imagery value meaning nodata when all bands have it.
         region: shapely geometry (imagery CRS) of the pixels this split may use;
@@ -96,14 +101,16 @@ class SampleSpec:
     context: int = 0
     vector_layers: Mapping[str, Any] = field(default_factory=dict)
     label_scheme: ClassScheme | None = None
+    label_nodata: tuple[float, ...] = ()
     image_scale: float = 255.0
     image_nodata: float | None = 0.0
     region: Any = None
     inputs: tuple[str, ...] = ('imagery',)
 
     def __post_init__(self) -> None:
-        """Keep ``inputs`` a tuple (configs give lists)."""
+        """Keep ``inputs`` and ``label_nodata`` tuples (configs give lists)."""
         object.__setattr__(self, 'inputs', tuple(self.inputs))
+        object.__setattr__(self, 'label_nodata', tuple(self.label_nodata))
 
     @property
     def halo(self) -> int:
@@ -296,19 +303,35 @@ class LSRSampleTransform:
         # models see one convention (zero padding) for both.
         return image.masked_fill(nodata, 0.0), valid & ~nodata
 
-    def _labels(self, mask: Tensor, in_region: Tensor | None) -> Tensor:
+    def _labels(
+        self, mask: Tensor, in_region: Tensor | None, valid: Tensor, where: str
+    ) -> Tensor:
         """High-res labels as class indices, ignored outside the region.
 
         Args:
             mask: the raw sample's label codes.
             in_region: pixels inside the split's region (None: all).
+            valid: pixels whose labels are scored (the others are not checked).
+            where: the sample's location, for messages.
 
         Returns:
             int64 (H, W) indices, ``num_classes`` where ignored.
+
+        Raises:
+            ValueError: If a valid pixel holds a code the label scheme does not
+                know (nodata, ignored codes and ``label_nodata`` are fine).
         """
-        assert self.spec.label_scheme is not None
+        scheme = self.spec.label_scheme
+        assert scheme is not None
         codes = self._crop(mask).numpy()
-        labels = self.spec.label_scheme.to_index(codes).astype(np.int64)
+        labels = scheme.to_index(codes).astype(np.int64)
+        suspect = (labels < 0) & np.broadcast_to(valid.numpy(), labels.shape)
+        if self.spec.label_nodata:
+            suspect &= ~np.isin(codes, np.asarray(self.spec.label_nodata))
+        if suspect.any():
+            scheme.check_codes(
+                codes[suspect], f'label rasters (label_paths) {where}', 'label_scheme'
+            )
         labels[labels < 0] = self.spec.num_classes
         if in_region is not None:
             labels[~in_region.numpy()] = self.spec.num_classes
@@ -381,6 +404,8 @@ class LSRSampleTransform:
             image = self._compose_inputs(image, prior, raw_transform, rasters)
         out: Sample = {'image': image, 'prior': prior, 'valid': valid, 'tile': tile}
         if 'mask' in sample and spec.label_scheme is not None:
-            out['mask'] = self._labels(sample['mask'], in_region)
+            x, y = transform.c, transform.f
+            where = f'in the sample at x={x:.1f}, y={y:.1f} (top-left corner)'
+            out['mask'] = self._labels(sample['mask'], in_region, valid, where)
         out['bounds'], out['transform'] = self._georeference(sample, transform)
         return out

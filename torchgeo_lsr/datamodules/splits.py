@@ -11,20 +11,36 @@ Three protocols (:data:`Split`):
   see only pixels inside their region.
 
 :class:`SplitPlan` checks the split arguments together, once, and answers "which
-tiles does this stage read" and "which pixels may it use".
+tiles does this stage read" and "which pixels may it use". :func:`check_patch_fits`
+refuses a training patch larger than every tile (TorchGeo's sampler would fail with
+``cannot sample n_sample > prob_dist.size(-1) samples``) and warns about tiles too
+small to train on. :class:`CentredGridSampler` is the paper's validation grid:
+cells tiling the extent, each scored on its centre crop only.
 """
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import shapely
+from torchgeo.datasets import GeoDataset
+from torchgeo.samplers import GriddedPatchSampler
 
 from ..datasets.regions import region_geometry
-from ..grid import Region, check_overlap
+from ..grid import Bounds, Region, check_overlap
 from .inputs import select_tiles
 
-__all__ = ('STAGES', 'Split', 'SplitPlan')
+__all__ = (
+    'STAGES',
+    'CentredGridSampler',
+    'Split',
+    'SplitPlan',
+    'check_eval_sizes',
+    'check_patch_fits',
+    'geometry_bounds',
+)
 
 #: The protocols of :class:`SplitPlan`.
 Split = Literal['transductive', 'tiles', 'regions']
@@ -165,3 +181,139 @@ class SplitPlan:
             )
         regions.setdefault('validate', regions['fit'])
         return regions
+
+
+def _pixels(geometry: Any, res: tuple[float, float]) -> tuple[int, int]:
+    """Width and height of a geometry's bounds in pixels."""
+    minx, miny, maxx, maxy = geometry.bounds
+    return round((maxx - minx) / res[0]), round((maxy - miny) / res[1])
+
+
+def geometry_bounds(geometry: Any) -> Bounds:
+    """``(minx, miny, maxx, maxy)`` of a geometry, as floats.
+
+    Args:
+        geometry: a shapely geometry.
+
+    Returns:
+        Its bounds.
+    """
+    minx, miny, maxx, maxy = geometry.bounds
+    return float(minx), float(miny), float(maxx), float(maxy)
+
+
+def check_eval_sizes(**sizes: int | None) -> None:
+    """Refuse evaluation sizes below 1 (None: the default).
+
+    Args:
+        **sizes: the sizes by argument name.
+
+    Raises:
+        ValueError: If one is below 1.
+    """
+    for name, value in sizes.items():
+        if value is not None and value < 1:
+            raise ValueError(f'{name} must be >= 1 (or null), got {value}')
+
+
+def check_patch_fits(dataset: GeoDataset, stage: Any, patch_size: int) -> None:
+    """Refuse a training patch larger than every tile; warn about skipped tiles.
+
+    TorchGeo's :class:`~torchgeo.samplers.RandomBatchGeoSampler` draws patches only
+    from entries of the dataset's index (each imagery tile where it meets the
+    other inputs) whose bounds are at least ``patch_size`` pixels wide and high
+    (the margin and context are read around the patch, as nodata outside the
+    data, so they do not count). With no such entry it fails with ``cannot
+    sample n_sample > prob_dist.size(-1) samples without replacement``; smaller
+    entries it skips silently. Evaluation grids have no such limit (their
+    patches may overhang the data).
+
+    Args:
+        dataset: the training dataset (its index and resolution).
+        stage: its sample transform (``tile_paths`` and ``tile_bounds`` of the
+            imagery tiles, in the dataset's CRS, name the tiles).
+        patch_size: the training patch side in pixels.
+
+    Raises:
+        ValueError: If no entry fits the patch (names the tiles, their sizes in
+            pixels and the largest ``patch_size`` that fits).
+    """
+    res = dataset.res
+    need_x, need_y = patch_size * res[0], patch_size * res[1]
+    tiles = zip(stage.tile_paths, stage.tile_bounds, strict=True)
+    boxes = [(Path(path).name, shapely.box(*bounds)) for path, bounds in tiles]
+    entries = []
+    for geometry in dataset.index.geometry:
+        minx, miny, maxx, maxy = geometry.bounds
+        name = max(boxes, key=lambda b: b[1].intersection(geometry).area)[0]
+        fits = maxx - minx >= need_x and maxy - miny >= need_y
+        entries.append((name, *_pixels(geometry, res), fits))
+    if not any(fits for *_, fits in entries):
+        sizes = ', '.join(
+            f'{name} ({width} x {height} px)'
+            for name, width, height, _ in sorted(entries)[:10]
+        )
+        more = f' and {len(entries) - 10} more' if len(entries) > 10 else ''
+        largest = max((min(w, h) for _, w, h, _ in entries), default=0)
+        raise ValueError(
+            f'patch_size {patch_size} is larger than every training tile (where '
+            f'the imagery meets the other inputs): {sizes}{more}; set patch_size '
+            f'<= {largest} (a tile trains only if both its sides are >= '
+            'patch_size px) or use larger tiles'
+        )
+    trained = {name for name, *_, fits in entries if fits}
+    skipped = sorted({name for name, *_ in entries} - trained)
+    if skipped:
+        warnings.warn(
+            f'{len(skipped)} training tile(s) smaller than patch_size {patch_size} '
+            f'px on a side get no training patch: {", ".join(skipped[:10])}',
+            stacklevel=3,
+        )
+
+
+class CentredGridSampler(GriddedPatchSampler):
+    """A grid of ``cell`` px cells over the extent, yielding each cell's centre crop.
+
+    The paper's validation (REFERENCE §2.7): a grid sampler with size = stride =
+    the sampled box (Chesapeake 512, EnviroAtlas 384 px), each cell centre-cropped
+    to the 128 px patch, so the validation loss sees only the centre crops. With
+    ``cell == size`` it is TorchGeo's grid tiling the extent.
+    """
+
+    def __init__(
+        self, dataset: GeoDataset, *, size: int, cell: int, roi: Any = None
+    ) -> None:
+        """Lay the grid.
+
+        Args:
+            dataset: the dataset to sample.
+            size: side of the yielded patches in pixels.
+            cell: side and step of the grid cells in pixels (>= ``size``).
+            roi: region to cover (default: the dataset's extent).
+
+        Raises:
+            ValueError: If ``cell`` is smaller than ``size``.
+        """
+        if cell < size:
+            raise ValueError(
+                f'val_stride ({cell}) must be >= val_patch_size ({size}): the '
+                'validation patches are centre crops of grid cells that large'
+            )
+        super().__init__(dataset, size=cell, stride=cell, roi=roi)
+        self.crop = size
+        # Whole pixels from the cell's corner to its centre crop.
+        self.offset = (cell - size) // 2
+
+    def __iter__(self) -> Iterator[tuple[slice, slice]]:
+        """Centre crops of the grid cells that overlap the region.
+
+        Yields:
+            ``[xmin:xmax, ymin:ymax]`` of each crop.
+        """
+        xres, yres = self.res
+        for x, y in super().__iter__():
+            x0, y0 = x.start + self.offset * xres, y.start + self.offset * yres
+            x1, y1 = x0 + self.crop * xres, y0 + self.crop * yres
+            box = shapely.box(x0, y0, x1, y1)
+            if self.geometry.intersects(box) and not self.geometry.touches(box):
+                yield slice(x0, x1), slice(y0, y1)

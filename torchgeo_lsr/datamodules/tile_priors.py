@@ -140,18 +140,36 @@ class TilePriors:
         """Coarse raster values as codes, through :attr:`coarse_lookup`.
 
         Args:
-            values: raw coarse values (NaN or out-of-table values are nodata).
+            values: raw coarse values (NaN is nodata).
 
         Returns:
-            The codes (float32, NaN where a value is not in the table); the values
-            themselves without a table.
+            The codes (float32, NaN where a value is NaN); the values themselves
+            without a table.
+
+        Raises:
+            ValueError: If a value is not an index of the table (negative, too
+                large or not a whole number): it would silently become nodata.
         """
         if self.coarse_lookup is None:
             return values
+        size = len(self.coarse_lookup)
         table = np.asarray([*self.coarse_lookup, np.nan], np.float32)
-        index = np.nan_to_num(values, nan=-1).astype(np.int64)
-        index[(index < 0) | (index >= len(table) - 1)] = len(table) - 1
-        result: np.ndarray = table[index]
+        nodata = np.isnan(values)
+        with np.errstate(invalid='ignore'):
+            whole = values == np.round(values)
+            outside = ~nodata & ((values < 0) | (values >= size) | ~whole)
+        index = np.where(nodata, size, values)
+        if outside.any():
+            bad = np.unique(values[outside])
+            shown = ', '.join(f'{v:g}' for v in bad[:10])
+            more = f' and {len(bad) - 10} more' if len(bad) > 10 else ''
+            raise ValueError(
+                f'coarse raster values [{shown}{more}] are not in coarse_lookup '
+                f'({size} entries: it indexes the values 0..{size - 1}): give a '
+                'table with an entry for every value (map nodata values to a code '
+                'in coarse_nodata), or coarse_lookup=None if the raster holds codes'
+            )
+        result: np.ndarray = table[index.astype(np.int64)]
         return result
 
     def build(
