@@ -19,6 +19,15 @@ the raw prior row, ``p̂ = max(p, eps ψ) / ψ`` the floored, normalised prior):
 These use ``Σ_l q_il = 1``; gradients with respect to ``u`` may differ from autograd of
 the textbook formulas by multiples of ``q_i``, which vanish for any parametrisation that
 keeps q normalised (log-softmax, output smoothing).
+
+Half-precision inputs (float16, bfloat16) are computed in float32 (see
+:func:`compute_dtype`): the class sums of a batch easily pass float16's largest value
+(65504), and bfloat16's 8-bit mantissa loses whole chunks when the loss is summed. As
+with PyTorch's own losses under autocast, the loss is then float32; the gradient with
+respect to ``log_q`` has the dtype of ``log_q``, and that with respect to ``log_mass``
+the dtype of ``log_mass``. Rounded to half precision, q sums to 1 only up to about
+1e-3, so the QR terms that cancel for normalised q are weighted by ``Σ_l q``, as in
+the textbook formulas; this keeps the loss independent of the prior's scale.
 """
 
 import math
@@ -28,7 +37,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
-__all__ = ('ImpliedPosteriorLoss', 'Kind', 'prior_problems')
+__all__ = ('ImpliedPosteriorLoss', 'Kind', 'compute_dtype', 'prior_problems')
 
 Kind = Literal['rq', 'qr_kl', 'qr_free_energy']
 
@@ -37,6 +46,18 @@ _UNDERFLOW = 2.0**20
 
 #: Elements per chunk on the CPU: the few live temporaries of a chunk fit in L2 cache.
 CPU_CHUNK_ELEMENTS = 1 << 19
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the losses compute and accumulate in, for inputs of ``dtype``.
+
+    Args:
+        dtype: dtype of the log-probabilities.
+
+    Returns:
+        float32 for half-precision inputs (float16, bfloat16), else ``dtype``.
+    """
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def prior_problems(prior: Tensor, valid: Tensor | None) -> Tensor:
@@ -185,9 +206,9 @@ def _fall_back(
         The loss divided by ``ctx.divisor``.
     """
     with torch.enable_grad():
-        leaves = [log_q.detach().requires_grad_()]
+        leaves = [log_q.detach().to(compute_dtype(log_q.dtype)).requires_grad_()]
         if log_mass is not None:
-            leaves.append(log_mass.detach().requires_grad_())
+            leaves.append(log_mass.detach().to(leaves[0].dtype).requires_grad_())
         total = _log_space_total(
             kind,
             leaves[0],
@@ -214,8 +235,8 @@ def _fall_back_backward(ctx: Any, grad_total: Tensor) -> tuple[Tensor | None, ..
     """
     total, leaves = ctx.fallback
     grads = torch.autograd.grad(total, leaves, grad_total / ctx.divisor)
-    grad_log_mass = grads[1] if len(grads) > 1 else None
-    return grads[0], grad_log_mass, None, None, None, None, None
+    grad_log_mass = grads[1].to(ctx.mass_dtype) if len(grads) > 1 else None
+    return grads[0].to(ctx.dtype), grad_log_mass, None, None, None, None, None
 
 
 class ImpliedPosteriorLoss(torch.autograd.Function):
@@ -231,9 +252,9 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
     * ``kind``: a :data:`Kind`; ``eps``: floor for the normalised prior;
     * ``divisor``: the sum over valid instances is divided by this.
 
-    Returns the sum of per-instance losses over valid instances, over ``divisor``.
-    Dividing here, not in autograd, saves a pass in the backward, whose incoming
-    gradient is then usually 1.
+    Returns the sum of per-instance losses over valid instances, over ``divisor``, in
+    :func:`compute_dtype` (float32 for half inputs). Dividing here, not in autograd,
+    saves a pass in the backward, whose incoming gradient is then usually 1.
     """
 
     @staticmethod
@@ -249,19 +270,23 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
     ) -> Tensor:
         """Compute the summed loss; see the class docstring."""
         batch, num_classes, length = log_q.shape
-        dtype = log_q.dtype
+        # Half inputs are computed chunk by chunk in float32 (module docstring).
+        dtype = compute_dtype(log_q.dtype)
+        mass_dtype = None if log_mass is None else log_mass.dtype
+        ctx.dtype = log_q.dtype  # type: ignore[attr-defined]
+        ctx.mass_dtype = mass_dtype  # type: ignore[attr-defined]
         chunks = _chunks(batch, length, num_classes, log_q.device)
         internal = log_mass is None
         valids = [None if valid is None else valid[bs, :, ls] for bs, ls in chunks]
 
         # Pass 1: check the prior, exponentiate, and total q per class.
         qs, prior_sums, stats = [], [], []
-        class_sum = log_q.new_zeros(num_classes)
+        class_sum = log_q.new_zeros(num_classes, dtype=dtype)
         for (bs, ls), v in zip(chunks, valids, strict=True):
             p = prior[bs, :, ls].to(dtype)
             prior_sum = p.sum(1, keepdim=True)
             stats.append(_prior_stats(p, prior_sum, v))
-            q = log_q[bs, :, ls].exp()
+            q = log_q[bs, :, ls].to(dtype).exp()
             if v is not None:
                 q = torch.where(v, q, 0.0)
             if internal or kind != 'rq':
@@ -284,7 +309,7 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
         ctx.fallback = None  # type: ignore[attr-defined]
         if internal:
             if count == 0:
-                log_mass = log_q.new_zeros(num_classes)
+                log_mass = log_q.new_zeros(num_classes, dtype=dtype)
             elif bool((class_sum < _UNDERFLOW * tiny).any()):
                 # A class whose probabilities underflow everywhere (a collapsed
                 # class): beyond the range of the fast path.
@@ -304,13 +329,17 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
         # log(prior * w) is finite when the product cannot underflow; else add logs.
         log_of_product = lowest * float(w.min()) > 4 * tiny
         exact_log = smallest * float(w.min()) > 4 * tiny
+        # Half inputs sum to 1 over classes only up to their rounding, and QR's
+        # ``log ψ``, ``shift`` and ``log Z`` cancel only through Σ_l q = 1: weight
+        # them by Σ_l q, as the textbook formulas do (RQ normalises r itself).
+        rounded = dtype != log_q.dtype
 
         # Pass 2: the loss, keeping what the backward needs (``lv`` is shifted:
         # lv - shift).
-        total = log_q.new_zeros(())
+        total = log_q.new_zeros((), dtype=dtype)
         smallest_z_sums: list[Tensor] = []
         kept: list[tuple[Tensor, ...]] = []
-        r_sum = log_q.new_zeros(num_classes)
+        r_sum = log_q.new_zeros(num_classes, dtype=dtype)
         for (bs, ls), v, q, prior_sum in zip(
             chunks, valids, qs, prior_sums, strict=True
         ):
@@ -330,7 +359,10 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
                 else:
                     lv = base.log().add_(log_w.view(1, -1, 1) - shift)
             if kind == 'qr_free_energy':
-                per_instance = prior_sum.log() - (q * lv).sum(1, keepdim=True) - shift
+                offset = prior_sum.log() - shift
+                if rounded:
+                    offset = offset * q.sum(1, keepdim=True)
+                per_instance = offset - (q * lv).sum(1, keepdim=True)
                 kept.append((q, lv))
             else:
                 if weighted is None:
@@ -349,6 +381,8 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
                     per_instance = r_lv_sum - log_z
                     kept.append((q, r, r_lv, r_lv_sum))
                 else:
+                    if rounded:
+                        log_z = log_z * q.sum(1, keepdim=True)
                     per_instance = log_z - (q * lv).sum(1, keepdim=True)
                     kept.append((q, r, lv))
             if v is not None:
@@ -388,7 +422,8 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
         kind: Kind = ctx.kind
         internal: bool = ctx.internal
         class_sum: Tensor = ctx.class_sum
-        grad_log_q = grad_total.new_empty(ctx.shape)
+        # In the compute dtype, cast to the input's dtype once scaled.
+        grad_log_q = ctx.r_sum.new_empty(ctx.shape)
         outs = [grad_log_q[bs, :, ls] for bs, ls in ctx.chunks]
 
         def denominator_scale(neg_dlv_sum: Tensor) -> Tensor:
@@ -416,7 +451,7 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
             # d_u = r (lv - Σ r lv) - r = ∂f/∂lv - r, kept until the class sums of
             # ∂f/∂lv are complete.
             d_us = []
-            d_u_sum = grad_total.new_zeros(ctx.shape[1])
+            d_u_sum = ctx.r_sum.new_zeros(ctx.shape[1])
             for v, (_, r, r_lv, r_lv_sum) in zip(ctx.valids, ctx.kept, strict=True):
                 d_u = torch.addcmul(r_lv, r, r_lv_sum + 1, value=-1)
                 if v is not None:
@@ -432,9 +467,11 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
                     torch.addcmul(d_u, q, scale, out=out)
         if ctx.valid is not None:
             grad_log_q.masked_fill_(~ctx.valid, 0.0)
-        scale = grad_total / ctx.divisor
+        scale = (grad_total / ctx.divisor).to(grad_log_q.dtype)
         if grad_log_q.device.type != 'cpu' or float(scale) != 1:
             grad_log_q.mul_(scale)
+        grad_log_q = grad_log_q.to(ctx.dtype)
         if ctx.internal:
             return grad_log_q, None, None, None, None, None, None
-        return grad_log_q, neg_dlv_sum * scale, None, None, None, None, None
+        grad_log_mass = (neg_dlv_sum * scale).to(ctx.mass_dtype)
+        return grad_log_q, grad_log_mass, None, None, None, None, None

@@ -18,6 +18,12 @@ they are; negative, NaN or infinite values, and all-zero rows at valid instances
 raise :class:`ValueError`. Pixels without data are excluded with ``mask``: they count
 neither in the mean nor in ``S_l``, and never produce NaN values or gradients.
 
+Half-precision ``log_q`` (float16, bfloat16) is computed and accumulated in float32:
+class totals, counts and sums of a batch soon pass float16's range (65504) and lose
+bfloat16's few digits. As with PyTorch's losses under autocast, the losses and
+:func:`class_mass` then return float32; :func:`implied_posterior` returns ``log r`` in
+the dtype of ``log_q``, and gradients reach ``log_q`` in its own dtype.
+
 Which form matches TorchGeo: ``torchgeo.losses.QRLoss`` is the ``'free_energy'`` form
 of :func:`qr_loss` (the form behind all published land-cover numbers) and
 ``torchgeo.losses.RQLoss`` is :func:`rq_loss`; both up to their ``eps`` handling
@@ -34,7 +40,7 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
 from torch import Tensor, nn
 
-from ._fused import ImpliedPosteriorLoss, Kind, prior_problems
+from ._fused import ImpliedPosteriorLoss, Kind, compute_dtype, prior_problems
 
 __all__ = (
     'CELoss',
@@ -171,10 +177,11 @@ def _check_prior(prior: Tensor, predictions: _Predictions) -> None:
             f'prior shape {tuple(prior.shape)} does not match log_q shape '
             f'{tuple(log_q.shape)} (classes on dim 1 in both)'
         )
+    dtype = compute_dtype(log_q.dtype)
     with torch.no_grad():
-        bad = prior_problems(prior.to(log_q.dtype), predictions.valid)
+        bad = prior_problems(prior.to(dtype), predictions.valid)
         if bool(bad.any()):
-            raise ValueError(_describe_bad_prior(prior.to(log_q.dtype), bad))
+            raise ValueError(_describe_bad_prior(prior.to(dtype), bad))
 
 
 def _describe_bad_prior(prior: Tensor, bad: Tensor) -> str:
@@ -222,12 +229,14 @@ def _prepare(
         distributed: see :func:`_use_distributed`.
 
     Returns:
-        The prepared inputs.
+        The prepared inputs, in :func:`~torchgeo_lsr._fused.compute_dtype` (float32
+        for half inputs).
     """
     _check_eps(eps)
     predictions = _predictions(log_q, mask, distributed)
     _check_prior(prior, predictions)
     valid = predictions.valid
+    log_q = log_q.to(compute_dtype(log_q.dtype))
     prior = prior.to(device=log_q.device, dtype=log_q.dtype)
     if valid is not None:
         # Masked instances may hold anything (even NaN); uniform placeholders keep
@@ -251,13 +260,15 @@ def _count(predictions: _Predictions) -> Tensor:
         predictions: checked predictions.
 
     Returns:
-        The count.
+        The count, in :func:`~torchgeo_lsr._fused.compute_dtype` (float16 would
+        overflow past 65504 instances).
     """
     log_q = predictions.log_q
+    dtype = compute_dtype(log_q.dtype)
     if predictions.valid is None:
-        count = log_q.new_tensor(log_q.numel() // log_q.shape[1])
+        count = log_q.new_tensor(log_q.numel() // log_q.shape[1], dtype=dtype)
     else:
-        count = predictions.valid.sum().to(log_q.dtype)
+        count = predictions.valid.sum().to(dtype)
     if predictions.distributed:
         dist.all_reduce(count)
     return count
@@ -271,17 +282,17 @@ def _class_mass(predictions: _Predictions) -> tuple[Tensor, Tensor]:
 
     Returns:
         ``log q̄`` of shape (C,) (differentiable) and the number of valid instances
-        (scalar). Both cover all processes under DDP.
+        (scalar), both in :func:`~torchgeo_lsr._fused.compute_dtype` (float32 for
+        half inputs). Both cover all processes under DDP.
     """
-    log_q = predictions.log_q
+    log_q = predictions.log_q.to(compute_dtype(predictions.log_q.dtype))
     valid = predictions.valid
     dims = (0, *range(2, log_q.ndim))
+    count = _count(_Predictions(log_q, valid, distributed=False))
     if valid is None:
         log_total = torch.logsumexp(log_q, dim=dims)
-        count = log_q.new_tensor(log_q.numel() // log_q.shape[1])
     else:
         log_total = torch.logsumexp(log_q.masked_fill(~valid, -math.inf), dim=dims)
-        count = valid.sum().to(log_q.dtype)
     if predictions.distributed:
         # One differentiable collective brings every rank's totals and counts to all.
         local = torch.cat([log_total, count.reshape(1)])
@@ -344,7 +355,8 @@ def _checked_class_mass(
             instance, e.g. the totals of the tile each pixel belongs to).
 
     Returns:
-        None, or ``log_class_mass`` on the device and dtype of ``log_q``.
+        None, or ``log_class_mass`` on the device of ``log_q``, in its
+        :func:`~torchgeo_lsr._fused.compute_dtype`.
 
     Raises:
         ValueError: If ``log_class_mass`` has the wrong shape.
@@ -358,7 +370,7 @@ def _checked_class_mass(
             f'log_class_mass must have shape {" or ".join(map(str, shapes))}, '
             f'got {tuple(log_class_mass.shape)}'
         )
-    return log_class_mass.to(log_q)
+    return log_class_mass.to(device=log_q.device, dtype=compute_dtype(log_q.dtype))
 
 
 def _implied_loss(
@@ -450,7 +462,8 @@ def class_mass(
             with more than one process).
 
     Returns:
-        ``log q̄`` of shape (C,), differentiable, and the number of valid instances.
+        ``log q̄`` of shape (C,), differentiable, and the number of valid instances;
+        float32 for half-precision ``log_q``.
     """
     return _class_mass(_predictions(log_q, mask, distributed))
 
@@ -481,7 +494,8 @@ def implied_posterior(
         distributed: reduce ``S_l`` over all processes (None: automatic).
 
     Returns:
-        ``log r`` with the shape of ``log_q``.
+        ``log r`` with the shape and dtype of ``log_q`` (computed in float32 for
+        half-precision ``log_q``).
     """
     inputs = _prepare(log_q, prior, mask, eps, distributed)
     log_mass = _checked_class_mass(log_q, log_class_mass, per_instance=True)
@@ -492,7 +506,7 @@ def implied_posterior(
     log_r = torch.log_softmax(inputs.log_q + inputs.log_prior - log_mass, 1)
     if inputs.valid is not None:
         log_r = torch.where(inputs.valid, log_r, -math.log(log_r.shape[1]))
-    return log_r
+    return log_r.to(log_q.dtype)
 
 
 def qr_loss(
