@@ -11,6 +11,7 @@ from torchgeo_lsr.datamodules import LSRDataModule
 from torchgeo_lsr.losses import CELoss, QRLoss, implied_posterior
 from torchgeo_lsr.metrics import confusion_matrix, segmentation_scores
 from torchgeo_lsr.tasks import LSRSegmentation
+from torchgeo_lsr.tasks.batch_checks import EMPTY_RUN_LIMIT, ValidPixelWatch
 
 
 def batch(
@@ -199,12 +200,19 @@ def test_checkpoint_keeps_the_ema_denominator(
     assert loaded.hparams['denominator'] == 'ema'
 
 
-def test_whole_tile_posterior_equals_the_reference(one_tile_scene: TinyScene) -> None:
-    """Test metrics with r from whole-tile totals, against a whole-tile computation."""
+@pytest.mark.parametrize('method', ['lsr', 'prior_argmax'])
+def test_whole_tile_posterior_equals_the_reference(
+    one_tile_scene: TinyScene, method: str
+) -> None:
+    """Test metrics with r from whole-tile totals, against a whole-tile computation.
+
+    ``'prior_argmax'`` guards issue 16 item 8: the old first pass skipped models
+    without a network, so their r used batch totals while reported as whole-tile.
+    """
     import rasterio
 
     torch.manual_seed(0)
-    model = task(num_filters=4)
+    model = task(num_filters=4, method=method)
     dm = datamodule(one_tile_scene, patch_size=64, eval_patch_size=64)
     trainer = L.Trainer(logger=False, enable_progress_bar=False)
     trainer.test(model, dm, verbose=False)
@@ -237,7 +245,9 @@ def test_whole_tile_posterior_equals_the_reference(one_tile_scene: TinyScene) ->
         assert results[key]['pixels'] == expected['pixels']
         assert results[key]['accuracy'] == pytest.approx(expected['accuracy'], abs=1e-4)
         assert results[key]['miou'] == pytest.approx(expected['miou'], abs=1e-4)
-    # Batch totals (posterior_totals='batch') give another r in general.
+    # The whole-tile totals are dropped after the test. That batch totals
+    # (posterior_totals='batch') give another r, and whole-tile r the one from
+    # per-tile totals by hand: tests/tasks/test_posterior_totals.py.
     assert model._tile_log_mass is None
 
 
@@ -257,3 +267,81 @@ def test_training_improves_over_the_prior(tiny_scene: TinyScene) -> None:
     trainer.test(model, dm, verbose=False)
     results = model.test_results
     assert results['r']['miou'] > results['prior_argmax']['miou'] + 0.03
+
+
+@pytest.mark.filterwarnings('ignore:You are trying to `self.log')
+def test_test_batches_without_tiles_are_refused() -> None:
+    """Guards issue 16 item 8: without ``tile``, r silently used batch totals.
+
+    The old test step scored r with the batch's totals while reporting it as
+    whole-tile r (posterior_totals='tile'); now it names the fix.
+    """
+    data = batch()
+    del data['tile']
+    with pytest.raises(ValueError, match="posterior_totals='tile' needs each test"):
+        task().test_step(data, 0)
+    # Batch totals need no tiles.
+    task(posterior_totals='batch').test_step(data, 0)
+
+
+@pytest.mark.parametrize('bad', [0.0, float('nan'), -1.0])
+def test_an_unusable_prior_at_a_valid_pixel_is_refused(bad: float) -> None:
+    """Guards issue 16 item 8: an all-zero (or NaN) prior at a valid pixel.
+
+    The old smoothing turned it into a uniform prior (so the losses' own check
+    could never fire) and the task trained on it; now it is a data error, named.
+    """
+    data = batch()
+    data['prior'][1, :, 10, 10] = 0.0
+    data['prior'][1, 2, 10, 10] = bad
+    model = task(border=3)
+    with pytest.raises(ValueError, match=r'prior is unusable at 1 valid pixel'):
+        model.outputs(data)
+    with pytest.raises(ValueError, match=r'prior is unusable at 1 valid pixel'):
+        task(method='prior_argmax').outputs(data)
+    # The same pixel marked invalid (nodata) is fine.
+    data['valid'][1, 10, 10] = False
+    assert not model.outputs(data)['valid'][1, 7, 7]
+
+
+def test_batches_without_validity_are_refused() -> None:
+    """Guards issue 16 item 8: a batch without ``valid`` was taken as all valid."""
+    data = batch()
+    del data['valid']
+    with pytest.raises(ValueError, match="the batch has no 'valid' key"):
+        task().outputs(data)
+
+
+@pytest.mark.filterwarnings('ignore:You are trying to `self.log')
+def test_a_run_of_batches_without_a_valid_pixel_stops_training() -> None:
+    """Guards issue 16 item 9: all-invalid batches give loss 0 and train nothing.
+
+    The old task trained on such batches forever; now 20 in a row raise, naming the
+    likely causes, while a few at the edge of a region are accepted.
+    """
+    empty = batch()
+    empty['valid'][:] = False
+    model = task()
+    for step in range(EMPTY_RUN_LIMIT - 1):
+        loss = model.training_step(empty, step)
+        assert loss is not None
+        assert float(loss.detach()) == 0.0
+    model.training_step(batch(), EMPTY_RUN_LIMIT - 1)  # one valid batch: fine
+    for step in range(EMPTY_RUN_LIMIT - 1):
+        model.training_step(empty, step)
+    with pytest.raises(ValueError, match='20 training batches in a row had no valid'):
+        model.training_step(empty, 0)
+
+
+def test_an_epoch_without_a_valid_pixel_stops_training() -> None:
+    """Guards issue 16 item 9: a short epoch of empty batches also trains nothing."""
+    watch = ValidPixelWatch()
+    empty = torch.zeros(2, 4, 4, dtype=torch.bool)
+    watch.update(empty)
+    watch.update(~empty)
+    watch.update(empty)
+    watch.check(epoch_end=True)  # a valid batch in the epoch: fine
+    for _ in range(3):
+        watch.update(empty)
+    with pytest.raises(ValueError, match='4 training batches in a row had no valid'):
+        watch.check(epoch_end=True)

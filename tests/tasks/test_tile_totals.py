@@ -143,9 +143,22 @@ def test_whole_tile_log_mass_and_posterior() -> None:
     torch.testing.assert_close(
         log_posterior(out, None), implied_posterior(q.log(), prior, mask=out['valid'])
     )
-    # Batches without tiles give no whole-tile totals.
-    assert whole_tile_log_mass([batch], outputs, 3, torch.device('cpu')) is None
+    # No batch: no tile, no totals.
     assert whole_tile_log_mass([], outputs, 3, torch.device('cpu')) is None
+
+
+def test_whole_tile_totals_refuse_batches_without_tiles() -> None:
+    """Guards issue 16 item 8: r silently used batch totals without ``tile``.
+
+    The old first pass returned None for batches without ``tile``, and the test
+    then scored r with each batch's totals while reporting it as whole-tile r.
+    """
+    batch = {
+        'log_q': probabilities((1, 3, 4, 4), 0).log(),
+        'valid': torch.ones(1, 4, 4, dtype=torch.bool),
+    }
+    with pytest.raises(ValueError, match="posterior_totals='tile' needs each test"):
+        whole_tile_log_mass([batch], dict, 3, torch.device('cpu'))
 
 
 def test_batches_respect_the_loader_limits() -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .batch_checks import batch_validity
+
 __all__ = ('crop', 'crop_outputs')
 
 
@@ -38,19 +40,20 @@ def crop_outputs(
     """The cropped outputs of a batch, with its validity, labels and tiles.
 
     Args:
-        batch: the batch (optionally ``valid``, ``mask``, ``tile``).
+        batch: the batch: ``valid`` and optionally ``mask``, ``tile``.
         log_q: (B, C, H, W) log-probabilities of the batch.
         prior: (B, C, H, W) its smoothed prior.
         border: pixels to cut from each side.
         ignore_index: label value of pixels that are not scored.
 
     Returns:
-        Cropped ``log_q``, ``prior``, ``valid`` (all pixels without ``valid``),
+        Cropped ``log_q``, ``prior``, ``valid``,
         ``target`` (labels with invalid pixels ignored; only with ``mask``) and
         ``tile`` (only with ``tile``).
 
     Raises:
-        ValueError: If the samples are too small to crop the border.
+        ValueError: If the samples are too small to crop the border, or the
+            batch has no ``valid``.
     """
     height, width = log_q.shape[-2:]
     if 2 * border >= min(height, width):
@@ -58,13 +61,10 @@ def crop_outputs(
             f'samples of {height}x{width} px are too small to crop a border of '
             f'{border} px'
         )
-    valid = batch.get('valid')
-    if valid is None:
-        valid = torch.ones_like(prior[:, 0], dtype=torch.bool)
     out = {
         'log_q': crop(log_q, border),
         'prior': crop(prior, border),
-        'valid': crop(valid.bool(), border),
+        'valid': crop(batch_validity(batch), border),
     }
     if 'mask' in batch:
         target = crop(batch['mask'].long(), border)

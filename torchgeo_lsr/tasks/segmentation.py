@@ -7,8 +7,9 @@ paper's baselines (``prior_argmax``, ``hard_naive``, ``hr``, ``hr_aux``) run thr
 the same code path, chosen by ``method`` (see :mod:`~torchgeo_lsr.tasks.methods`).
 
 Batches are those of :class:`~torchgeo_lsr.datamodules.LSRDataModule`: ``image``,
-``prior``, ``valid``, optionally ``mask`` (labels, ignore index = number of
-classes) and ``tile`` (each pixel's tile, for whole-tile posteriors). A border of
+``prior``, ``valid`` (required, see :mod:`~torchgeo_lsr.tasks.batch_checks`),
+optionally ``mask`` (labels, ignore index = number of classes) and ``tile`` (each
+pixel's tile, required in test batches for whole-tile posteriors). A border of
 ``border`` pixels (by default the data module's context, else half the FCN's
 receptive field) is cropped from outputs and targets before losses and metrics.
 The task never opens a file.
@@ -28,13 +29,19 @@ from torchgeo.tasks import BaseTask
 from ..losses import Denominator, LossName, QRForm, build_loss
 from ..models import ModelName, receptive_field
 from ..schemes import generic_scheme
+from .batch_checks import ValidPixelWatch, batch_validity, check_prior
 from .borders import crop_outputs
 from .figures import log_figure, validation_figure
 from .methods import Method, check_method, hard_label_loss, hard_target, network_input
 from .network import adopt_input_statistics, build_network
 from .raster_edges import forward_inside
 from .scoring import OUTPUTS, OutputConfusions, metric_values, scored_results
-from .tile_totals import batches_within_limits, log_posterior, whole_tile_log_mass
+from .tile_totals import (
+    batches_within_limits,
+    log_posterior,
+    require_tiles,
+    whole_tile_log_mass,
+)
 
 __all__ = ('LSRSegmentation', 'LossName', 'Method', 'PosteriorTotals')
 
@@ -143,6 +150,7 @@ class LSRSegmentation(BaseTask):
         self.class_names = list(class_names or [])
         self.test_results: dict[str, Any] = {}
         self._tile_log_mass: Tensor | None = None
+        self._valid_watch = ValidPixelWatch()
 
     # ----------------------------------------------------------------- set-up
 
@@ -322,8 +330,8 @@ class LSRSegmentation(BaseTask):
         ``torch.no_grad()`` and after ``eval()`` for inference.
 
         Args:
-            batch: a batch with ``image`` and ``prior`` (and optionally ``valid``,
-                ``mask``, ``tile``).
+            batch: a batch with ``image``, ``prior`` and ``valid`` (and
+                optionally ``mask``, ``tile``).
 
         Returns:
             Cropped ``log_q``, ``prior`` (smoothed), ``valid``, ``target`` (labels
@@ -331,8 +339,9 @@ class LSRSegmentation(BaseTask):
             (absent without tiles).
 
         Raises:
-            ValueError: If the image or prior does not match the model, or the
-                samples are too small for the border.
+            ValueError: If the image or prior does not match the model, the
+                samples are too small for the border, the batch has no ``valid``
+                or its prior is unusable at a valid pixel.
         """
         raw_prior = batch['prior'].float()
         classes = self.hparams['num_classes']
@@ -341,6 +350,7 @@ class LSRSegmentation(BaseTask):
                 f'the prior has {raw_prior.shape[1]} classes but the model has '
                 f'num_classes={classes}'
             )
+        check_prior(raw_prior, batch_validity(batch))
         prior = self.smooth_prior(raw_prior)
         if self.model is None:
             log_q = prior.log()
@@ -371,22 +381,6 @@ class LSRSegmentation(BaseTask):
         target = hard_target(method, outputs, self.ignore_index)
         return hard_label_loss(log_q, target, self.ignore_index)
 
-    def _log_r(
-        self, outputs: dict[str, Tensor], totals: PosteriorTotals = 'batch'
-    ) -> Tensor:
-        """The implied posterior ``log r`` (no gradient).
-
-        Args:
-            outputs: from :meth:`outputs`.
-            totals: class totals from the batch or from each pixel's whole tile
-                (needs :meth:`on_test_epoch_start`'s first pass).
-
-        Returns:
-            (B, C, H, W) log-probabilities.
-        """
-        whole_tile = self._tile_log_mass if totals == 'tile' else None
-        return log_posterior(outputs, whole_tile)
-
     # ------------------------------------------------------------------- steps
 
     def training_step(
@@ -401,10 +395,14 @@ class LSRSegmentation(BaseTask):
 
         Returns:
             The loss (None for ``'prior_argmax'``: nothing to train).
+
+        Raises:
+            ValueError: If too many batches in a row had no valid pixel.
         """
         if self.model is None:
             return None
         outputs = self.outputs(batch)
+        self._valid_watch.update(outputs['valid'])
         loss = self._loss(outputs)
         self.log('train_loss', loss, batch_size=outputs['log_q'].shape[0])
         return loss
@@ -424,7 +422,9 @@ class LSRSegmentation(BaseTask):
         loss = self._loss(outputs)
         self.log(f'{split}_loss', loss, batch_size=outputs['log_q'].shape[0])
         if 'target' in outputs:
-            log_r = self._log_r(outputs, totals)
+            # r with the whole-tile totals of the first pass, or the batch's.
+            whole_tile = self._tile_log_mass if totals == 'tile' else None
+            log_r = log_posterior(outputs, whole_tile)
             predictions = {
                 'q': outputs['log_q'].argmax(1),
                 'r': log_r.argmax(1),
@@ -462,7 +462,13 @@ class LSRSegmentation(BaseTask):
             batch: the batch.
             batch_idx: its index.
             dataloader_idx: index of the data loader.
+
+        Raises:
+            ValueError: If whole-tile posteriors are wanted and the batch has no
+                ``tile``.
         """
+        if self.hparams['posterior_totals'] == 'tile':
+            require_tiles(batch)
         self._evaluate(batch, 'test', self.hparams['posterior_totals'])
 
     def predict_step(
@@ -485,7 +491,7 @@ class LSRSegmentation(BaseTask):
         outputs = self.outputs(batch)
         return {
             'q': outputs['log_q'].exp(),
-            'r': self._log_r(outputs).exp(),
+            'r': log_posterior(outputs, None).exp(),
             'valid': outputs['valid'],
             'bounds': batch.get('bounds'),
             'transform': batch.get('transform'),
@@ -509,6 +515,14 @@ class LSRSegmentation(BaseTask):
             self.log_dict(values, sync_dist=False)
         return scores
 
+    def on_train_epoch_end(self) -> None:
+        """Stop a run whose whole epoch had no valid pixel (nothing trained).
+
+        Raises:
+            ValueError: If no batch of the epoch had a valid pixel.
+        """
+        self._valid_watch.check(epoch_end=True)
+
     def on_validation_epoch_end(self) -> None:
         """Log validation q / r scores."""
         for output in ('q', 'r'):
@@ -524,7 +538,7 @@ class LSRSegmentation(BaseTask):
         with those totals in :meth:`test_step`.
         """
         self._tile_log_mass = None
-        if self.hparams['posterior_totals'] != 'tile' or self.model is None:
+        if self.hparams['posterior_totals'] != 'tile':
             return
         loaders = self.trainer.test_dataloaders
         if loaders is None:
@@ -568,7 +582,7 @@ class LSRSegmentation(BaseTask):
         )
         log_r = outputs.get('log_r')
         if log_r is None:
-            log_r = self._log_r(outputs)
+            log_r = log_posterior(outputs, None)
         figure = validation_figure(
             batch['image'],
             outputs,

@@ -27,6 +27,7 @@ __all__ = (
     'batches_within_limits',
     'log_posterior',
     'pixel_log_mass',
+    'require_tiles',
     'whole_tile_log_mass',
 )
 
@@ -35,8 +36,9 @@ class TileTotals:
     """Per-tile class totals of q, accumulated over batches or blocks.
 
     Attributes:
-        sums: (tiles, C) float64 totals; row ``t`` is tile ``t`` (zeros for a tile
-            not seen).
+        sums: (tiles, C) float64 totals on the CPU; row ``t`` is tile ``t``
+            (zeros for a tile not seen).
+        device: the device of reductions under DDP (see :meth:`__init__`).
     """
 
     def __init__(
@@ -46,11 +48,13 @@ class TileTotals:
 
         Args:
             num_classes: classes C.
-            device: where the totals live until the first :meth:`add` (which moves
-                them to its input's device); the device of the process group's
-                reductions under DDP.
+            device: the device of the process group's reductions under DDP when it
+                is a CUDA device (NCCL reduces CUDA tensors only); the totals
+                themselves always live on the CPU (float64 is not available on
+                every accelerator, e.g. Apple's MPS).
         """
-        self.sums = torch.zeros((0, num_classes), dtype=torch.float64, device=device)
+        self.device = None if device is None else torch.device(device)
+        self.sums = torch.zeros((0, num_classes), dtype=torch.float64)
 
     @property
     def tiles(self) -> int:
@@ -71,14 +75,15 @@ class TileTotals:
             tile: (B, H, W) tile index of each pixel (-1: no tile, not counted);
                 None: every pixel is in tile 0.
         """
-        self.sums = self.sums.to(q.device)
+        # To the CPU first, then float64: accelerators without float64 (MPS) never
+        # see a float64 tensor.
         if tile is None:
             self._grow(1)
-            self.sums[0] += q.movedim(1, 0)[:, valid].double().sum(1)
+            self.sums[0] += q.movedim(1, 0)[:, valid].cpu().double().sum(1)
             return
         keep = valid & (tile >= 0)
-        values = q.permute(0, 2, 3, 1)[keep].double()
-        index = tile[keep]
+        values = q.permute(0, 2, 3, 1)[keep].cpu().double()
+        index = tile[keep].cpu()
         self._grow(int(index.max()) + 1 if index.numel() else 0)
         self.sums.index_add_(0, index, values)
 
@@ -91,10 +96,14 @@ class TileTotals:
         """
         if not (dist.is_available() and dist.is_initialized()):
             return
-        size = torch.tensor([self.tiles], device=self.sums.device)
+        cuda = self.device is not None and self.device.type == 'cuda'
+        device = self.device if cuda else torch.device('cpu')
+        size = torch.tensor([self.tiles], device=device)
         dist.all_reduce(size, op=dist.ReduceOp.MAX)
         self._grow(int(size))
-        dist.all_reduce(self.sums)
+        sums = self.sums.to(device)
+        dist.all_reduce(sums)
+        self.sums = sums.cpu()
 
     def log(self) -> Tensor:
         """Log totals, for :func:`~torchgeo_lsr.losses.implied_posterior`.
@@ -154,28 +163,44 @@ def whole_tile_log_mass(
     had no batch.
 
     Args:
-        batches: the test batches, with ``tile``.
+        batches: the test batches, each with ``tile``.
         outputs: the task's :meth:`~torchgeo_lsr.tasks.LSRSegmentation.outputs`
             (``log_q``, ``valid``, ``tile``; run without gradients).
         num_classes: classes C.
         device: the task's device (batches are moved there).
 
     Returns:
-        (tiles, C) log totals from :meth:`TileTotals.log`, or None if the
-        batches have no ``tile`` key or no tile was seen (then r uses the
-        batch's totals).
+        (tiles, C) log totals from :meth:`TileTotals.log` on ``device``, or None
+        if no tile was seen (no batch, or no valid pixel in a tile).
+
+    Raises:
+        ValueError: If a batch has no ``tile`` key (whole-tile totals cannot be
+            computed without it, and batch totals would be reported as whole-tile).
     """
     totals = TileTotals(num_classes, device=device)
-    tiled = True
     for batch in batches:
+        require_tiles(batch)
         batch = move_data_to_device(batch, device)
-        if 'tile' not in batch:
-            tiled = False
-            break
         out = outputs(batch)
         totals.add(out['log_q'].exp(), out['valid'], out['tile'])
     totals.reduce()
-    return totals.log() if tiled and totals.tiles else None
+    return totals.log().to(device) if totals.tiles else None
+
+
+def require_tiles(batch: Mapping[str, Any]) -> None:
+    """Refuse a test batch without ``tile`` when r needs whole-tile totals.
+
+    Args:
+        batch: the batch.
+
+    Raises:
+        ValueError: If it has no ``tile`` key.
+    """
+    if 'tile' not in batch:
+        raise ValueError(
+            "posterior_totals='tile' needs each test batch's 'tile' (the tile index "
+            "of every pixel): use LSRDataModule, or set posterior_totals='batch'"
+        )
 
 
 def log_posterior(outputs: Mapping[str, Tensor], log_totals: Tensor | None) -> Tensor:
