@@ -1,13 +1,16 @@
 """The LightningCLI subcommands, driven by the shipped conf/synthetic.yaml."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import rasterio
+import torch
 
 from tests.conftest import TinyScene
-from torchgeo_lsr.cli import main
+from torchgeo_lsr.cli import main, run_lightning
+from torchgeo_lsr.tasks import LSRSegmentation
 
 CONFIG = Path(__file__).parents[1] / 'conf' / 'synthetic.yaml'
 
@@ -72,8 +75,31 @@ def scene_args(scene: TinyScene, root: Path) -> list[str]:
 def test_fit_fast_dev_run(
     tiny_scene: TinyScene, tmp_path: Path, options: list[str]
 ) -> None:
-    args = scene_args(tiny_scene, tmp_path)
-    main(['fit', *args, *options, '--trainer.fast_dev_run', 'true'])
+    # Each run trains one step of its method: the options reached the task, the
+    # loss is finite and the step changed the network (not only "did not crash").
+    args = [*scene_args(tiny_scene, tmp_path), *options, '--trainer.fast_dev_run']
+    before = run_lightning([*args, 'true'], run=False).model
+    cli = run_lightning(['fit', *args, 'true'])
+    model = cli.model
+    assert isinstance(model, LSRSegmentation)
+    assert cli.trainer.state.finished
+    given = dict(zip(options[::2], options[1::2], strict=True))
+    for key, value in given.items():
+        if key.startswith('--model.init_args.'):
+            assert model.hparams[key.removeprefix('--model.init_args.')] == value
+    if model.hparams['method'] == 'prior_argmax':
+        assert model.model is None  # nothing to train
+        assert before.model is None
+        return
+    assert cli.trainer.global_step == 1
+    assert math.isfinite(float(cli.trainer.callback_metrics['train_loss']))
+    trained = dict(model.named_parameters())
+    changed = [
+        name
+        for name, value in before.named_parameters()
+        if not torch.equal(value, trained[name])
+    ]
+    assert changed, 'one training step changed no weight'
 
 
 def test_fit_validate_test_predict(
@@ -85,7 +111,18 @@ def test_fit_validate_test_predict(
     if not checkpoint.exists():  # ModelCheckpoint writes under default_root_dir
         checkpoint = next(tmp_path.rglob('last.ckpt'))
     assert (tmp_path / 'lightning_logs' / 'version_0' / 'config.yaml').exists()
-    main(['validate', *args, '--ckpt_path', str(checkpoint)])
+    loaded = LSRSegmentation.load_from_checkpoint(checkpoint)  # the checkpoint loads
+    assert loaded.hparams['num_filters'] == 4
+    validated = run_lightning(['validate', *args, '--ckpt_path', str(checkpoint)])
+    metrics = {k: float(v) for k, v in validated.trainer.callback_metrics.items()}
+    assert math.isfinite(metrics['val_loss'])
+    for output in ('q', 'r'):
+        for name in ('accuracy', 'miou'):
+            assert 0 <= metrics[f'val_{output}_{name}'] <= 1
+    # The checkpoint's weights were validated, not a fresh network's.
+    torch.testing.assert_close(
+        validated.model.state_dict(), loaded.state_dict(), check_device=False
+    )
     results = tmp_path / 'results.json'
     main(['test', *args, '--ckpt_path', str(checkpoint), '--results', str(results)])
     printed = capsys.readouterr().out
@@ -105,7 +142,15 @@ def test_fit_validate_test_predict(
             'Trees and Forest',
             'Grass',
         }
-    main(['predict', *args, '--ckpt_path', str(checkpoint)])  # TorchGeo's predict
+    # TorchGeo's predict: q and r probabilities of every sample.
+    predicted = run_lightning(['predict', *args, '--ckpt_path', str(checkpoint)])
+    predictions = predicted.trainer.predict_loop.predictions
+    assert predictions
+    for batch in predictions:
+        for key in ('q', 'r'):
+            assert batch[key].shape[1] == 5
+            total = batch[key].sum(1)
+            torch.testing.assert_close(total, torch.ones_like(total))
     maps = tmp_path / 'maps'
     main(
         [

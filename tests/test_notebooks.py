@@ -117,6 +117,7 @@ with rasterio.open(region_map) as src:
         checks="""
 assert set(results) == set(LOSSES)
 assert all(set(row) == set(KS) for row in results.values())
+assert all(0 <= row[k]['final_test_accuracy'] <= 1 for row in results.values() for k in KS)
 assert (WORK / 'accuracy_vs_k.png').exists()
 """,
     ),
@@ -157,6 +158,7 @@ assert list((WORK / 'lm_cache').iterdir()), 'the language-model scores are cache
         figures=2,
         checks="""
 assert {'test_r_accuracy', 'test_prior_accuracy'} <= set(results)
+assert all(0 <= results[key] <= 1 for key in ('test_r_accuracy', 'test_prior_accuracy'))
 assert (WORK / 'maps' / 'test_r.png').exists()
 assert output['r_classes'][0].shape == data.prior.shape[1:]
 """,

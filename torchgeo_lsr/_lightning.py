@@ -16,7 +16,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -30,12 +30,15 @@ from . import __version__
 from . import datamodules as _datamodules  # noqa: F401  (our short class names)
 from . import nongeo as _nongeo  # noqa: F401
 from . import tasks as _tasks  # noqa: F401
+from ._config_errors import ConfigError, summarize
 from .export import PRODUCTS, ExportOptions, export_with_trainer
 from .results import print_test_results, write_results_json
 from .tasks import LSRSegmentation
 
 __all__ = (
     'LIGHTNING_COMMANDS',
+    'ConfigError',
+    'LSRArgumentParser',
     'LSRLightningCLI',
     'print_test_results',
     'run_lightning',
@@ -171,6 +174,33 @@ def _load_weights(model: LSRSegmentation, ckpt_path: str) -> None:
     model.load_state_dict(checkpoint['state_dict'])
 
 
+class LSRArgumentParser(LightningArgumentParser):
+    """LightningCLI's parser, raising :class:`ConfigError` on a bad config.
+
+    jsonargparse would print the usage (70 lines) and its nested message, whose
+    last line is the whole offending value; the command line prints the message
+    and ends with the error's one-line summary instead. Parsers that do not exit
+    on errors (jsonargparse's nested ones) keep raising its own errors.
+    """
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """Raise the error of a bad config.
+
+        Args:
+            message: jsonargparse's message.
+            ex: the exception behind it.
+
+        Raises:
+            ConfigError: With the one-line summary of the message (parsers that
+                exit on errors).
+        """
+        if not self.exit_on_error:
+            super().error(message, ex)
+        parser = getattr(ex, 'subcommand_parser', None) or self
+        prog = str(parser.prog).replace(' [options]', '')
+        raise ConfigError(summarize(message, parser), message, prog) from ex
+
+
 class LSRLightningCLI(LightningCLI):
     """TorchGeo's LightningCLI set-up with our tasks, data modules and extras."""
 
@@ -180,10 +210,15 @@ class LSRLightningCLI(LightningCLI):
         Args:
             args: command-line arguments (default: ``sys.argv[1:]``).
             **kwargs: passed to :class:`~lightning.pytorch.cli.LightningCLI`.
+
+        Raises:
+            ConfigError: On a bad config (unknown key, wrong type): see
+                :class:`LSRArgumentParser`.
         """
         for key, value in _RASTERIO_SETTINGS.items():
             os.environ.setdefault(key, value)
         kwargs.setdefault('seed_everything_default', 0)
+        kwargs.setdefault('parser_class', LSRArgumentParser)
         kwargs.setdefault('save_config_kwargs', {'overwrite': True})
         kwargs.setdefault(
             'parser_kwargs', {'prog': 'torchgeo-lsr', 'version': __version__}
@@ -282,6 +317,9 @@ def run_lightning(args: Sequence[str], run: bool = True) -> Any:
 
     Returns:
         The LightningCLI object (its ``model``, ``datamodule`` and ``trainer``).
+
+    Raises:
+        ConfigError: On a bad config (unknown key, wrong type).
     """
     with warnings.catch_warnings():
         # Our own command line hands its arguments over on purpose.

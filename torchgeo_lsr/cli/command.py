@@ -13,6 +13,7 @@ from .. import __version__
 from .._lightning import LIGHTNING_COMMANDS, run_lightning
 from .cooccurrence import COOCCURRENCE
 from .demo import DEMO
+from .errors import DEBUG_ENV, DEBUG_FLAG, debug_requested, run_reporting_errors
 from .evaluate import EVALUATE
 from .make_scene import MAKE_SCENE
 from .prior import PRIOR
@@ -52,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
             'Label super-resolution from coarse or partial labels with implicit '
             'posterior models (QR/RQ), built on TorchGeo.'
         ),
+        epilog=(
+            'Errors in the input end with one line "torchgeo-lsr COMMAND: error: '
+            f'..." (exit status 2); {DEBUG_FLAG} or {DEBUG_ENV}=1 keeps the full '
+            'traceback.'
+        ),
     )
     parser.add_argument('--version', action='version', version=__version__)
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
@@ -75,18 +81,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         Exit status (0 on success).
+
+    Raises:
+        SystemExit: With status 2 after an error in the input (the last line of
+            standard error says which, see :mod:`torchgeo_lsr.cli.errors`).
     """
-    arguments = sys.argv[1:] if argv is None else list(argv)
+    debug, arguments = debug_requested(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in LIGHTNING_COMMANDS:
-        run_lightning(arguments)
-        return 0
+
+        def lightning() -> int:
+            run_lightning(arguments)
+            return 0
+
+        return run_reporting_errors(arguments[0], lightning, debug)
     parser = build_parser()
     args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return 0
-    try:
-        status: int = args.handler(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as error:
-        parser.exit(2, f'torchgeo-lsr {args.command}: error: {error}\n')
-    return status
+    return run_reporting_errors(args.command, lambda: int(args.handler(args)), debug)
