@@ -21,15 +21,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
 from .grid import check_overlap, iter_blocks
+from .io import open_raster
 from .metrics import confusion_matrix, segmentation_scores
 from .schemes import ClassScheme, get_scheme
 
-__all__ = ('evaluate_maps',)
+__all__ = ('check_class_raster', 'evaluate_maps')
 
 PathLike = str | os.PathLike[str]
 
@@ -138,13 +138,15 @@ def _pair_confusion(
         ValueError: If the rasters do not overlap, or hold codes their schemes do
             not know.
     """
-    for path in (map_path, label_path):
-        if not os.path.exists(path):
-            raise FileNotFoundError(f'{path} does not exist')
     classes = scheme.num_classes
     total = np.zeros((classes, classes), np.int64)
     missed = np.zeros(classes, np.int64)
-    with rasterio.open(map_path) as prediction, rasterio.open(label_path) as labels:
+    with (
+        open_raster(map_path, 'map raster (--pred)') as prediction,
+        open_raster(label_path, 'label raster (--labels)') as labels,
+    ):
+        check_class_raster(prediction, 'map raster (--pred)')
+        check_class_raster(labels, 'label raster (--labels)')
         check_overlap(
             prediction.bounds,
             labels.bounds,
@@ -173,6 +175,33 @@ def _pair_confusion(
                     truth[scored & (predicted < 0)], minlength=classes
                 )
     return total, missed
+
+
+def check_class_raster(src: Any, role: str) -> None:
+    """Refuse a raster that cannot hold classes: several bands, or float values.
+
+    Imagery or a probability raster given where a class map or labels are expected
+    would otherwise be scored as codes (its first band, truncated to integers).
+
+    Args:
+        src: the open raster.
+        role: what it is for, for messages.
+
+    Raises:
+        ValueError: If it has more than one band or a floating-point type.
+    """
+    name = os.path.abspath(src.name)
+    if src.count != 1:
+        raise ValueError(
+            f'{role} {name} has {src.count} bands, a class raster has one: give the '
+            "class map (an export's map, not its q / r / prior products) or labels, "
+            'not imagery'
+        )
+    if np.dtype(src.dtypes[0]).kind == 'f':
+        raise ValueError(
+            f'{role} {name} holds {src.dtypes[0]} values, a class raster holds '
+            'integer codes: give a class map or labels, not probabilities'
+        )
 
 
 def _label_indices(

@@ -2,6 +2,7 @@
 
 import argparse
 
+from ..io import check_output_file
 from ..priors import estimate_cooccurrence
 from .subcommand import Subcommand, option_names
 
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         Exit status.
     """
+    check_output_file(args.out, '--out')
     matrix = estimate_cooccurrence(
         _raster_pairs(args.coarse, args.fine),
         args.coarse_scheme,

@@ -2,9 +2,8 @@
 
 import argparse
 
-import rasterio
-
 from ..evaluate import evaluate_maps
+from ..io import check_output_file, open_raster
 from ..results import evaluation_table, write_results_json
 from .subcommand import Subcommand, option_names
 
@@ -48,7 +47,7 @@ def _label_scheme(args: argparse.Namespace) -> str:
     """
     if args.scheme is not None:
         return str(args.scheme)
-    with rasterio.open(args.pred[0]) as src:
+    with open_raster(args.pred[0], 'map raster (--pred)') as src:
         scheme = src.tags().get('scheme')
     if scheme is None:
         raise ValueError(
@@ -74,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             f'give one label raster per map ({len(args.pred)} maps, '
             f'{len(args.labels)} label rasters)'
         )
+    if args.results:
+        check_output_file(args.results, '--results')
     scores = evaluate_maps(
         list(zip(args.pred, args.labels, strict=True)),
         _label_scheme(args),

@@ -435,6 +435,11 @@ class LSRDataModule(GeoDataModule):
                 first_crs=imagery.crs,
                 plural=True,
             )
+        priors = self.prior_source.tile_priors(list(imagery.index['filepath']))
+        if priors is not None:
+            coarse = dict(sources)['coarse']
+            files = sorted({str(path) for path in coarse.index['filepath']})
+            priors.check_coarse_files(files, tuple(extent.bounds), imagery.crs)
         return sources
 
     def _layers(self, inputs: StageInputs, imagery: RasterDataset) -> StageLayers:

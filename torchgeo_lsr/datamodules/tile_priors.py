@@ -15,9 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 from affine import Affine
+from rasterio.errors import WindowError
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window, from_bounds
 from torch import Tensor
 
-from ..grid import Bounds, halo_window
+from ..grid import Bounds, halo_window, iter_blocks
+from ..io import open_raster
 from ..priors.builder import PriorBuilder
 
 __all__ = (
@@ -172,6 +176,41 @@ class TilePriors:
         result: np.ndarray = table[index.astype(np.int64)]
         return result
 
+    def check_coarse_files(
+        self, files: Sequence[str], bounds: Bounds, crs: Any
+    ) -> None:
+        """Check every coarse value over an extent at set-up, not one sample later.
+
+        Without this, a value the matrix (or :attr:`coarse_lookup`) lacks is found
+        only when a training sample happens to contain it, naming only the codes of
+        that sample. This reads each file where it meets ``bounds`` (block by
+        block) and names all of them, as ``torchgeo-lsr prior`` does.
+
+        Args:
+            files: the stage's coarse raster files.
+            bounds: ``(minx, miny, maxx, maxy)`` of the imagery, in ``crs``.
+            crs: CRS of ``bounds``.
+
+        Raises:
+            ValueError: Naming the file and every value the lookup table or the
+                matrices lack.
+        """
+        builders = self.tile_builders or (self.builder,)
+        for path in files:
+            values = _coarse_values(path, bounds, crs)
+            if values.size == 0:
+                continue
+            try:
+                codes = self.codes(values.astype(np.float32))
+                codes = codes[~np.isnan(codes)]
+                unknown = set.intersection(
+                    *(set(b.unknown_codes(codes)) for b in builders)
+                )
+                if unknown:
+                    builders[0].check_codes(np.asarray(sorted(unknown)))
+            except ValueError as error:
+                raise ValueError(f'coarse raster {path}: {error}') from None
+
     def build(
         self,
         codes: np.ndarray,
@@ -216,3 +255,38 @@ class TilePriors:
             prior[:, row0:row1, col0:col1] = piece
             valid[row0:row1, col0:col1] = piece_valid
         return torch.from_numpy(prior), torch.from_numpy(valid)
+
+
+def _coarse_values(path: str, bounds: Bounds, crs: Any) -> np.ndarray:
+    """The distinct valid values of a coarse raster within an extent.
+
+    Args:
+        path: the raster.
+        bounds: the extent, in ``crs``.
+        crs: CRS of ``bounds``.
+
+    Returns:
+        The sorted distinct values (the raster's nodata and masked pixels left out).
+    """
+    with open_raster(path, 'coarse raster') as src:
+        left, bottom, right, top = transform_bounds(crs, src.crs, *bounds)
+        window = (
+            from_bounds(left, bottom, right, top, src.transform)
+            .round_offsets()
+            .round_lengths()
+        )
+        try:
+            window = window.intersection(Window(0, 0, src.width, src.height))
+        except WindowError:
+            return np.zeros(0)
+        found: set[float] = set()
+        for block in iter_blocks(int(window.height), int(window.width), 2048):
+            part = Window(
+                window.col_off + block.window.col_off,
+                window.row_off + block.window.row_off,
+                block.window.width,
+                block.window.height,
+            )
+            data = src.read(1, window=part, masked=True).compressed()
+            found.update(np.unique(data).tolist())
+    return np.asarray(sorted(found))

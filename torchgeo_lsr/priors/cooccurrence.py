@@ -19,10 +19,9 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import rasterio
 
 from ..grid import check_overlap, iter_blocks
-from ..io import atomic_path
+from ..io import atomic_path, open_raster
 from ..schemes import SCHEMES, ClassScheme, generic_scheme, get_scheme
 from .layers import labels_on_grid
 
@@ -311,7 +310,10 @@ def estimate_cooccurrence(
     fine_scheme = get_scheme(fine_scheme)
     counts = np.zeros((fine_scheme.num_classes, coarse_scheme.num_classes), np.int64)
     for coarse_path, fine_path in pairs:
-        with rasterio.open(fine_path) as fine_src, rasterio.open(coarse_path) as src:
+        with (
+            open_raster(fine_path, 'fine label raster (--fine)') as fine_src,
+            open_raster(coarse_path, 'coarse label raster (--coarse)') as src,
+        ):
             check_overlap(
                 fine_src.bounds,
                 src.bounds,

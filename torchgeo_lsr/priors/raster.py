@@ -21,7 +21,7 @@ from rasterio.warp import transform_bounds
 from tqdm import tqdm
 
 from ..grid import check_overlap, geotiff_profile, iter_blocks
-from ..io import atomic_path
+from ..io import atomic_path, check_output_file, open_raster
 from .builder import PriorBuilder
 from .layers import LayerSource, labels_on_grid
 
@@ -40,11 +40,15 @@ class OutputGrid:
             path: the raster.
 
         Raises:
-            ValueError: If the raster has no CRS.
+            FileNotFoundError: If the raster does not exist.
+            ValueError: If it cannot be read or has no CRS.
         """
-        with rasterio.open(path) as src:
+        with open_raster(path, 'output grid raster (--like or --coarse)') as src:
             if src.crs is None:
-                raise ValueError(f'{path} has no CRS')
+                raise ValueError(
+                    f'{os.path.abspath(path)} has no CRS: assign the CRS its '
+                    f'coordinates are in, e.g. gdal_edit.py -a_srs EPSG:32617 {path}'
+                )
             self.crs = src.crs
             self.transform = src.transform
             self.width, self.height = src.width, src.height
@@ -265,10 +269,12 @@ def write_prior(
     """
     layers = dict(layers or {})
     needed = _check_arguments(builder, layers, dtype, block_size)
+    # Before any work: a folder or an unwritable place fails now, not at the end.
+    check_output_file(out, 'output prior file')
     grid = OutputGrid(like if like is not None else coarse)
     profile = _prior_profile(grid, builder.scheme.num_classes, dtype)
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(rasterio.open(coarse))
+        src = stack.enter_context(open_raster(coarse, 'coarse raster (--coarse)'))
         _check_coarse(builder, src, grid, str(coarse))
         sources = _open_layers(stack, builder, layers, needed, grid)
         with (
