@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import torch
-
 # Importing the task and data-module packages (TorchGeo's and ours) lets configs
 # name their classes by short name.
 import torchgeo.datamodules
@@ -31,7 +29,9 @@ from . import datamodules as _datamodules  # noqa: F401  (our short class names)
 from . import nongeo as _nongeo  # noqa: F401
 from . import tasks as _tasks  # noqa: F401
 from ._config_errors import ConfigError, summarize
-from .export import PRODUCTS, ExportOptions, export_with_trainer
+from .checkpoints import check_checkpoint
+from .export import PRODUCTS, ExportOptions, run_export
+from .io import check_output_file, check_output_folder
 from .results import print_test_results, write_results_json
 from .tasks import LSRSegmentation
 
@@ -166,12 +166,15 @@ def _load_weights(model: LSRSegmentation, ckpt_path: str) -> None:
         ckpt_path: the checkpoint file.
 
     Raises:
-        ValueError: If the checkpoint is not a file.
+        FileNotFoundError: If the checkpoint does not exist.
+        ValueError: If it is unreadable, diverged or of another model.
     """
-    if not Path(ckpt_path).is_file():
-        raise ValueError(f'--ckpt_path {ckpt_path} is not a checkpoint file')
-    checkpoint = torch.load(ckpt_path, map_location='cpu', weights_only=True)
+    checkpoint = check_checkpoint(ckpt_path, model.hparams)
     model.load_state_dict(checkpoint['state_dict'])
+
+
+#: ``ckpt_path`` values Lightning resolves itself (no file to check).
+_CKPT_ALIASES = ('last', 'best', 'hpc', 'registry')
 
 
 class LSRArgumentParser(LightningArgumentParser):
@@ -252,6 +255,47 @@ class LSRLightningCLI(LightningCLI):
             _add_predict_arguments(parser)
         return parser
 
+    def _check_run_inputs(self, subcommand: str) -> None:
+        """Check the checkpoint and output paths of a subcommand before it runs.
+
+        Args:
+            subcommand: ``'fit'``, ``'validate'``, ``'test'`` or ``'predict'``.
+
+        Raises:
+            FileNotFoundError: If ``--ckpt_path`` does not exist.
+            ValueError: If it is unreadable, diverged or of another model, or an
+                output cannot be written.
+        """
+        config = self.config_init[subcommand]
+        ckpt_path = config.get('ckpt_path')
+        if ckpt_path and str(ckpt_path) not in _CKPT_ALIASES:
+            hparams = getattr(self.model, 'hparams', None)
+            check_checkpoint(ckpt_path, hparams)
+        if subcommand == 'test' and config.get('results'):
+            check_output_file(config['results'], '--results')
+        out = config.get('out') if subcommand == 'predict' else None
+        if out:
+            if Path(out).suffix.lower() in ('.tif', '.tiff'):
+                check_output_file(out, '--out')
+            else:
+                check_output_folder(out, '--out')
+
+    def before_fit(self) -> None:
+        """Check ``--ckpt_path`` (a resumed run) before fitting."""
+        self._check_run_inputs('fit')
+
+    def before_validate(self) -> None:
+        """Check ``--ckpt_path`` before validating."""
+        self._check_run_inputs('validate')
+
+    def before_test(self) -> None:
+        """Check ``--ckpt_path`` and ``--results`` before testing."""
+        self._check_run_inputs('test')
+
+    def before_predict(self) -> None:
+        """Check ``--ckpt_path`` and ``--out`` before predicting."""
+        self._check_run_inputs('predict')
+
     def predict(
         self,
         model: Any,
@@ -287,12 +331,18 @@ class LSRLightningCLI(LightningCLI):
             )
         if ckpt_path is not None:
             _load_weights(model, ckpt_path)
-        written = export_with_trainer(
+        summary = run_export(
             self.trainer, model, datamodule, out, _export_options(config)
         )
         if self.trainer.is_global_zero:
-            print(f'Wrote maps of {len(written)} tile(s) to {out}')
-        return written
+            kept = (
+                f'; kept {summary.kept} complete from an earlier run'
+                if summary.kept
+                else ''
+            )
+            where = '' if self.trainer.world_size == 1 else ' (this process)'
+            print(f'Wrote maps of {summary.written} tile(s) to {out}{kept}{where}')
+        return summary.paths
 
     def after_test(self) -> None:
         """Print the test table and write ``--results``."""

@@ -118,15 +118,20 @@ def test_open_input_refuses_a_file_without_a_crs(tmp_path: Path) -> None:
 
     Before, TorchGeo read a CRS-less coarse / label / prior raster in the grid's
     CRS (or raised a bare ``CRSError`` for imagery). A rewritten file is checked
-    again (the check caches by modification time); non-rasters are left to
-    TorchGeo, which skips them.
+    again (the check caches by modification time). A file the glob matches that
+    is not a raster is refused too (issue 20 item 6): TorchGeo skipped it, so a
+    tile could go missing without a word.
     """
     data = np.zeros((4, 4), np.uint8)
     good = write_geotiff(tmp_path / 'in' / 'a.tif', data)
     bad = write_geotiff(tmp_path / 'in' / 'b.tif', data, crs=None)  # type: ignore[arg-type]
-    (tmp_path / 'in' / 'notes.tif').write_text('not a raster')
+    notes = tmp_path / 'in' / 'notes.tif'
+    notes.write_text('not a raster')
     with pytest.raises(ValueError, match=r'b\.tif \(coarse labels\) has no CRS'):
         open_input('coarse', [str(tmp_path / 'in')], '*.tif')
-    check_georeferenced([str(good), str(tmp_path / 'in' / 'notes.tif')], 'imagery')
     write_geotiff(bad, data)
-    assert len(open_input('coarse', [str(tmp_path / 'in')], '*.tif').files) == 3
+    with pytest.raises(ValueError, match=r'coarse labels .*notes\.tif is not a raster'):
+        open_input('coarse', [str(tmp_path / 'in')], '*.tif')
+    check_georeferenced([str(good), str(bad)], 'imagery')
+    notes.unlink()
+    assert len(open_input('coarse', [str(tmp_path / 'in')], '*.tif').files) == 2

@@ -17,12 +17,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jsonargparse
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .._config_errors import ConfigError
 
 __all__ = (
     'DEBUG_ENV',
     'DEBUG_FLAG',
+    'SIGTERM_STATUS',
     'USER_ERRORS',
     'debug_requested',
     'report',
@@ -36,7 +38,13 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
     FileNotFoundError,
     NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+    FileExistsError,
 )
+
+#: Exit status after SIGTERM (128 + 15), as a shell reports a process it ended.
+SIGTERM_STATUS = 143
 
 #: The switch that keeps the full traceback.
 DEBUG_FLAG = '--debug'
@@ -174,15 +182,27 @@ def run_reporting_errors(
     Raises:
         SystemExit: With status 2 after an error users can cause.
     """
-    if debug:
+    try:
+        if debug:
+            try:
+                return run()
+            except ConfigError as error:
+                sys.stderr.write(_details(error))
+                raise
         try:
             return run()
-        except ConfigError as error:
-            sys.stderr.write(_details(error))
+        except Exception as error:
+            if report(command, error):
+                raise SystemExit(2) from None
             raise
-    try:
-        return run()
-    except Exception as error:
-        if report(command, error):
-            raise SystemExit(2) from None
-        raise
+    except SIGTERMException as stop:
+        # Lightning's own SIGTERMException exits with status 0; a scheduler must
+        # see that the run did not finish.
+        after = (
+            'finished maps are kept and nothing partial is left; run the same '
+            'command again to go on'
+            if command == 'predict'
+            else 'the run did not finish'
+        )
+        sys.stderr.write(f'torchgeo-lsr {command}: stopped by SIGTERM: {after}\n')
+        raise SystemExit(stop.code or SIGTERM_STATUS) from None

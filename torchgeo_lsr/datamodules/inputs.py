@@ -30,6 +30,7 @@ from ..datasets.rasters import (
     LabelRaster,
     PriorRaster,
 )
+from ..io import open_raster
 
 __all__ = (
     'ROLE_DATASETS',
@@ -127,40 +128,48 @@ def is_raster(path: str) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def _has_crs(path: str, mtime: float) -> bool:
-    """Whether a raster file has a CRS (True for files GDAL cannot open).
+def _raster_problem(path: str, mtime: float, what: str) -> str | None:
+    """What is wrong with an input raster file, if anything.
 
     Args:
         path: the file.
         mtime: its modification time (the cache key: a rewritten file is re-read).
+        what: its role, for the message.
 
     Returns:
-        False only for a readable raster without a CRS.
+        None for a readable, complete raster with a CRS, else the message.
     """
     try:
-        with rasterio.open(path) as src:
-            return src.crs is not None
-    except RasterioIOError:
-        return True  # not a raster: TorchGeo skips it
+        with open_raster(path, what) as src:
+            if src.crs is None:
+                return (
+                    f'{os.path.abspath(path)} ({what}) has no CRS: assign the CRS its '
+                    f'coordinates are in, e.g. gdal_edit.py -a_srs EPSG:32617 {path}'
+                )
+    except (FileNotFoundError, ValueError) as error:
+        return str(error)
+    return None
 
 
 def check_georeferenced(files: Iterable[str], what: str) -> None:
-    """Refuse raster files without a CRS (they would be assumed in another's CRS).
+    """Refuse input files that are not complete, readable rasters with a CRS.
+
+    TorchGeo skips files it cannot open (a tile would silently go missing) and
+    assumes the grid's CRS for a file without one; both are refused here.
 
     Args:
         files: the raster files.
         what: their role, for the message (``'imagery'``, ``'buildings layer'``).
 
     Raises:
-        ValueError: If a file has no CRS (names the file, its role and the fix).
+        ValueError: If a file is empty, not a raster, cut short or has no CRS
+            (names the file, its role and the fix).
     """
     for path in files:
         mtime = os.path.getmtime(path) if os.path.exists(path) else 0.0
-        if not _has_crs(str(path), mtime):
-            raise ValueError(
-                f'{path} ({what}) has no CRS: assign the CRS its coordinates are '
-                f'in, e.g. gdal_edit.py -a_srs EPSG:32617 {path}'
-            )
+        problem = _raster_problem(str(path), mtime, what)
+        if problem is not None:
+            raise ValueError(problem)
 
 
 def open_input(

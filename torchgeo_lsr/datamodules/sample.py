@@ -288,6 +288,10 @@ class LSRSampleTransform:
     def _drop_nodata(self, image: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
         """Invalidate the imagery's nodata pixels and zero them.
 
+        Nodata is ``image_nodata`` in every band, or a non-finite value (NaN, a
+        float raster's usual nodata, or infinity) in any band: such a pixel would
+        make the loss, and then every weight, NaN.
+
         Args:
             image: (bands, H, W) imagery (unscaled).
             valid: (H, W) validity so far.
@@ -295,10 +299,10 @@ class LSRSampleTransform:
         Returns:
             The imagery and the validity.
         """
+        nodata = ~torch.isfinite(image).all(0)
         nodata_value = self.spec.image_nodata
-        if nodata_value is None:
-            return image, valid
-        nodata = (image == nodata_value).all(0)
+        if nodata_value is not None:
+            nodata |= (image == nodata_value).all(0)
         # Nodata reads as 0 whatever its value, like the area outside the rasters:
         # models see one convention (zero padding) for both.
         return image.masked_fill(nodata, 0.0), valid & ~nodata

@@ -41,7 +41,7 @@ def _valid_values(
             [src.read_masks(window=w).reshape(src.count, -1) for w in windows], 1
         )
     values = data.astype(np.float64) / image_scale
-    keep = (masks > 0).all(0)
+    keep = (masks > 0).all(0) & np.isfinite(values).all(0)
     if image_nodata is not None:
         keep &= ~(values == image_nodata / image_scale).all(0)
     result: np.ndarray = values[:, keep]

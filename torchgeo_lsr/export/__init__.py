@@ -25,30 +25,36 @@ The implied posterior r uses the class totals of the **whole tile** (REFERENCE
 next to the output), a second pass turns the cache into r. Memory is bounded by
 the block size, not the tile size. Every file is written to a temporary name,
 converted to a COG (tiled, deflate, overviews) and renamed into place when
-complete; tiles whose outputs exist are skipped, so an interrupted export resumes.
+complete; a tile whose outputs are all complete maps of it is skipped, so an
+interrupted export resumes (:mod:`~torchgeo_lsr.export.resume`: what counts as
+complete, the temporaries a killed run left, SIGTERM).
 
 Modules: :mod:`~torchgeo_lsr.export.options` (what to write, file names),
 :mod:`~torchgeo_lsr.export.grids` (the maps' grids),
 :mod:`~torchgeo_lsr.export.passes` (the two passes over a tile),
 :mod:`~torchgeo_lsr.export.products` (the files),
 :mod:`~torchgeo_lsr.export.maps` (every tile in this process),
-:mod:`~torchgeo_lsr.export.distributed` (every tile with a trainer) and
+:mod:`~torchgeo_lsr.export.distributed` (every tile with a trainer),
+:mod:`~torchgeo_lsr.export.resume` (resuming and stopping) and
 :mod:`~torchgeo_lsr.export.protocols` (what export needs of the task and data).
 """
 
-from .distributed import TileExporter, export_with_trainer
+from .distributed import ExportSummary, TileExporter, export_with_trainer, run_export
 from .grids import TileGrid
 from .maps import export_maps
 from .options import MAP_NODATA, PRODUCTS, ExportOptions, output_paths
 from .passes import export_tile
 from .products import write_qml
 from .protocols import ExportDataModule, ExportTask
+from .resume import ExportStopped
 
 __all__ = (
     'MAP_NODATA',
     'PRODUCTS',
     'ExportDataModule',
     'ExportOptions',
+    'ExportStopped',
+    'ExportSummary',
     'ExportTask',
     'TileExporter',
     'TileGrid',
@@ -56,5 +62,6 @@ __all__ = (
     'export_tile',
     'export_with_trainer',
     'output_paths',
+    'run_export',
     'write_qml',
 )

@@ -1,6 +1,8 @@
 """Exporting with a Lightning trainer: its devices and DDP ranks share the tiles."""
 
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +11,10 @@ from lightning.pytorch import LightningModule, Trainer
 from torch.utils.data import DataLoader, IterableDataset
 
 from .grids import TileGrid
-from .maps import export_unless_done, prepare
+from .maps import export_if_needed, prepare
 from .options import ExportOptions
 from .protocols import ExportDataModule, ExportTask
+from .resume import check_stop, stop_on_sigterm
 
 __all__ = ('TileExporter', 'export_with_trainer')
 
@@ -79,6 +82,8 @@ class TileExporter(LightningModule):
         self.grids: list[TileGrid] = []
         self.folder = False
         self.written: list[dict[str, Path]] = []
+        self.kept = 0
+        self._signals = ExitStack()
 
     def setup(self, stage: str) -> None:
         """Prepare the data module's prediction dataset in this process.
@@ -89,6 +94,18 @@ class TileExporter(LightningModule):
         self.grids, self.folder = prepare(
             self.task, self.datamodule_, self.out, self.options.region
         )
+
+    def on_predict_start(self) -> None:
+        """From here on, SIGTERM stops the export between two blocks."""
+        self._signals.enter_context(stop_on_sigterm())
+
+    def on_predict_end(self) -> None:
+        """Give SIGTERM back to the handler before (see :meth:`release_signals`)."""
+        self.release_signals()
+
+    def release_signals(self) -> None:
+        """Restore the SIGTERM handler in place before the export."""
+        self._signals.close()
 
     def predict_dataloader(self) -> DataLoader[TileGrid]:
         """One tile per step.
@@ -124,17 +141,66 @@ class TileExporter(LightningModule):
             self.trainer.is_global_zero
             and self.trainer.progress_bar_callback is not None
         )
-        self.written.append(
-            export_unless_done(
-                self.task,
-                self.datamodule_,
-                batch,
-                self.out,
-                self.folder,
-                self.options,
-                progress,
-            )
+        check_stop()
+        paths, written = export_if_needed(
+            self.task,
+            self.datamodule_,
+            batch,
+            self.out,
+            self.folder,
+            self.options,
+            progress,
         )
+        self.written.append(paths)
+        self.kept += not written
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export did in this process.
+
+    Attributes:
+        paths: the outputs of every tile this process handled.
+        kept: how many of those tiles were complete from an earlier run (skipped).
+    """
+
+    paths: list[dict[str, Path]]
+    kept: int
+
+    @property
+    def written(self) -> int:
+        """Tiles written by this run."""
+        return len(self.paths) - self.kept
+
+
+def run_export(
+    trainer: Trainer,
+    task: ExportTask,
+    datamodule: ExportDataModule,
+    out: str,
+    options: ExportOptions,
+) -> ExportSummary:
+    """Export with a Lightning trainer: its devices and DDP ranks share the tiles.
+
+    Args:
+        trainer: the trainer (CPU, one GPU or several; ``strategy='ddp'``).
+        task: the trained task.
+        datamodule: the data module describing the imagery and prior.
+        out: output file or folder.
+        options: what to write.
+
+    Returns:
+        What this process exported or found complete.
+
+    Raises:
+        ExportStopped: If SIGTERM stopped the export (finished tiles stay).
+    """
+    exporter = TileExporter(task, datamodule, out, options)
+    try:
+        trainer.predict(exporter, return_predictions=False)
+    finally:
+        exporter.release_signals()
+    return ExportSummary(exporter.written, exporter.kept)
 
 
 def export_with_trainer(
@@ -154,9 +220,7 @@ def export_with_trainer(
         options: what to write.
 
     Returns:
-        The paths of the tiles this process exported or found.
+        The paths of the tiles this process exported or found (see
+        :func:`run_export` for the counts).
     """
-    exporter = TileExporter(task, datamodule, out, options)
-    trainer.predict(exporter, return_predictions=False)
-    written: list[dict[str, Path]] = exporter.written
-    return written
+    return run_export(trainer, task, datamodule, out, options).paths

@@ -10,9 +10,17 @@ from ..schemes import ClassScheme
 from .grids import TileGrid, region_grid, tile_grids
 from .options import ExportOptions, output_paths
 from .passes import export_tile
+from .products import write_qml
 from .protocols import ExportDataModule, ExportTask, TileDataset, TileTransforms
+from .resume import output_problem, stop_on_sigterm, sweep_temporaries
 
-__all__ = ('export_maps', 'export_unless_done', 'prediction_data', 'prepare')
+__all__ = (
+    'export_if_needed',
+    'export_maps',
+    'export_unless_done',
+    'prediction_data',
+    'prepare',
+)
 
 
 def prediction_data(datamodule: ExportDataModule) -> tuple[TileDataset, ClassScheme]:
@@ -78,6 +86,53 @@ def prepare(
     return grids, folder
 
 
+def export_if_needed(
+    task: ExportTask,
+    datamodule: ExportDataModule,
+    grid: TileGrid,
+    out: str | os.PathLike[str],
+    folder: bool,
+    options: ExportOptions,
+    progress: bool,
+) -> tuple[dict[str, Path], bool]:
+    """Export a map unless all its outputs are complete (and ``overwrite`` is off).
+
+    First removes what a killed export of this map left behind
+    (:func:`~torchgeo_lsr.export.resume.sweep_temporaries`). An existing output
+    counts only if it is a complete map of this tile
+    (:func:`~torchgeo_lsr.export.resume.output_problem`); otherwise the tile is
+    exported again, replacing it.
+
+    Args:
+        task: the trained task.
+        datamodule: the data module, prepared by :func:`prepare`.
+        grid: the map's grid.
+        out: output file or folder.
+        folder: whether ``out`` is a folder.
+        options: what to write.
+        progress: show a progress bar.
+
+    Returns:
+        The map's paths, and whether they were written now (False: kept).
+
+    Raises:
+        ExportStopped: If SIGTERM arrived (within :func:`stop_on_sigterm`).
+    """
+    paths = output_paths(out, grid.path, folder, options.products)
+    sweep_temporaries(paths)
+    dataset, scheme = prediction_data(datamodule)
+    problems = {
+        name: output_problem(path, name, grid, scheme.num_classes)
+        for name, path in paths.items()
+    }
+    if options.overwrite or any(problems.values()):
+        export_tile(task, dataset, grid, paths, scheme, options, progress)
+        return paths, True
+    if not paths['map'].with_suffix('.qml').exists():
+        write_qml(paths['map'], scheme)
+    return paths, False
+
+
 def export_unless_done(
     task: ExportTask,
     datamodule: ExportDataModule,
@@ -87,7 +142,7 @@ def export_unless_done(
     options: ExportOptions,
     progress: bool,
 ) -> dict[str, Path]:
-    """Export a map unless all its outputs exist (and ``overwrite`` is off).
+    """Export a map unless all its outputs are complete (see :func:`export_if_needed`).
 
     Args:
         task: the trained task.
@@ -101,10 +156,7 @@ def export_unless_done(
     Returns:
         The map's paths.
     """
-    paths = output_paths(out, grid.path, folder, options.products)
-    if options.overwrite or not all(p.exists() for p in paths.values()):
-        dataset, scheme = prediction_data(datamodule)
-        export_tile(task, dataset, grid, paths, scheme, options, progress)
+    paths, _ = export_if_needed(task, datamodule, grid, out, folder, options, progress)
     return paths
 
 
@@ -132,7 +184,8 @@ def export_maps(
     """
     options = options or ExportOptions()
     grids, folder = prepare(task, datamodule, out, options.region)
-    return [
-        export_unless_done(task, datamodule, grid, out, folder, options, progress)
-        for grid in tqdm(grids, desc='export', unit='tile', disable=not progress)
-    ]
+    with stop_on_sigterm():
+        return [
+            export_unless_done(task, datamodule, grid, out, folder, options, progress)
+            for grid in tqdm(grids, desc='export', unit='tile', disable=not progress)
+        ]

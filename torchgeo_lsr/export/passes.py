@@ -34,6 +34,7 @@ from .grids import TileGrid
 from .options import ExportOptions
 from .products import ProductWriter, product_tags, write_distribution, write_qml
 from .protocols import ExportTask, TileDataset
+from .resume import check_stop
 
 __all__ = ('export_tile', 'release_freed_memory')
 
@@ -235,6 +236,7 @@ def _q_pass(
             del outputs, log_q, prior, q
             release_freed_memory()
             tile.bar.update()
+            check_stop()
     return totals
 
 
@@ -270,6 +272,7 @@ def _r_pass(tile: _TileExport, cache: _JointCache, log_totals: np.ndarray) -> No
         del joint, r
         release_freed_memory()
         tile.bar.update()
+        check_stop()
 
 
 def export_tile(

@@ -77,7 +77,10 @@ class Cooccurrence:
         if len(set(self.coarse_codes)) != len(self.coarse_codes):
             raise ValueError('coarse codes of a co-occurrence matrix must be unique')
         if not np.isfinite(matrix).all() or (matrix < 0).any():
-            raise ValueError('co-occurrence values must be finite and non-negative')
+            raise ValueError(
+                'co-occurrence values must be finite and non-negative (they are '
+                'probabilities P(fine class | coarse code))'
+            )
         sums = matrix.sum(0)
         bad = [
             code
@@ -175,6 +178,14 @@ class Cooccurrence:
                 f'{path}: expected a header "fine_code,fine_name,<coarse codes>..." '
                 'and one row per fine class'
             )
+        width = len(rows[0])
+        for number, row in enumerate(rows[1:], start=2):
+            if len(row) != width:
+                raise ValueError(
+                    f'{path}: row {number} has {len(row)} cells, the header '
+                    f'{width} (fine_code, fine_name and one value per coarse code): '
+                    'complete the row'
+                )
         try:
             coarse_codes = tuple(int(cell) for cell in rows[0][2:])
             fine_codes = [int(row[0]) for row in rows[1:]]
@@ -202,7 +213,10 @@ class Cooccurrence:
                     f'{path}: rows are fine codes {fine_codes}, but scheme '
                     f'{scheme.name!r} has classes {list(scheme.codes)}'
                 )
-        return cls(matrix, scheme, coarse_codes)
+        try:
+            return cls(matrix, scheme, coarse_codes)
+        except ValueError as error:
+            raise ValueError(f'{path}: {error}') from None
 
 
 def load_cooccurrence(

@@ -33,17 +33,20 @@ PriorDtype = Literal['float32', 'uint8']
 class OutputGrid:
     """CRS, transform and size of an output raster."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], role: str = 'grid raster (--like)'
+    ) -> None:
         """Take the grid of an existing raster.
 
         Args:
             path: the raster.
+            role: what it is, for messages.
 
         Raises:
             FileNotFoundError: If the raster does not exist.
             ValueError: If it cannot be read or has no CRS.
         """
-        with open_raster(path, 'output grid raster (--like or --coarse)') as src:
+        with open_raster(path, role) as src:
             if src.crs is None:
                 raise ValueError(
                     f'{os.path.abspath(path)} has no CRS: assign the CRS its '
@@ -271,7 +274,11 @@ def write_prior(
     needed = _check_arguments(builder, layers, dtype, block_size)
     # Before any work: a folder or an unwritable place fails now, not at the end.
     check_output_file(out, 'output prior file')
-    grid = OutputGrid(like if like is not None else coarse)
+    grid = (
+        OutputGrid(like)
+        if like is not None
+        else OutputGrid(coarse, 'coarse raster (--coarse)')
+    )
     profile = _prior_profile(grid, builder.scheme.num_classes, dtype)
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(open_raster(coarse, 'coarse raster (--coarse)'))

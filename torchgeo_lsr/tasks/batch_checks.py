@@ -15,6 +15,11 @@ it cannot guess without silently changing what it computes:
   region is legitimate; a run of :data:`EMPTY_RUN_LIMIT` of them in a row, or a
   whole epoch of them, means the data are masked out by mistake, and training
   stops with the likely causes.
+
+And of the training itself, a finite loss (:class:`FiniteLossWatch`): once the loss
+is NaN or infinite every weight soon is, and the run would go on to save a
+checkpoint of NaN. Its check reads the device once every
+:data:`FINITE_CHECK_EVERY` steps (and at the end of each epoch), not every step.
 """
 
 from collections.abc import Mapping
@@ -23,7 +28,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ('EMPTY_RUN_LIMIT', 'ValidPixelWatch', 'batch_validity', 'check_prior')
+__all__ = (
+    'EMPTY_RUN_LIMIT',
+    'FINITE_CHECK_EVERY',
+    'FiniteLossWatch',
+    'ValidPixelWatch',
+    'batch_validity',
+    'check_prior',
+)
+
+#: Training steps between two reads of :class:`FiniteLossWatch`'s flag.
+FINITE_CHECK_EVERY = 10
 
 #: Training batches in a row without a valid pixel that stop a run.
 EMPTY_RUN_LIMIT = 20
@@ -141,4 +156,60 @@ class ValidPixelWatch:
             'trained: check image_nodata (does it match real imagery values?), '
             'coarse_nodata and coarse_lookup (do they mask every code?) and that the '
             'prior and label rasters overlap the imagery'
+        )
+
+
+class FiniteLossWatch:
+    """Stops training once the loss is NaN or infinite.
+
+    The flag stays on the device; it is read (one synchronisation) every
+    ``every`` steps and at the end of each epoch.
+    """
+
+    def __init__(self, every: int = FINITE_CHECK_EVERY) -> None:
+        """Start with no step seen.
+
+        Args:
+            every: steps between two reads of the flag.
+        """
+        self.every = every
+        self.first_bad: Tensor | None = None
+        self.steps = 0
+
+    def update(self, loss: Tensor) -> None:
+        """Note a training step's loss.
+
+        Args:
+            loss: the loss (a scalar on the task's device).
+
+        Raises:
+            ValueError: If a loss so far was not finite (checked every ``every``
+                steps).
+        """
+        step = torch.full((), self.steps, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss.detach())
+        never = torch.full_like(step, -1)
+        if self.first_bad is None:
+            self.first_bad = never
+        self.first_bad = torch.where((self.first_bad < 0) & bad, step, self.first_bad)
+        self.steps += 1
+        if self.steps % self.every == 0:
+            self.check()
+
+    def check(self) -> None:
+        """Raise if a loss so far was not finite.
+
+        Raises:
+            ValueError: Naming the step and the likely causes.
+        """
+        if self.first_bad is None:
+            return
+        step = int(self.first_bad)
+        if step < 0:
+            return
+        raise ValueError(
+            f'the training loss is not finite (NaN or infinite) since step {step}: '
+            'check the imagery for NaN or huge values (image_nodata, image_scale, '
+            'normalize_input), the prior for NaN, or lower lr; no checkpoint of '
+            'this run is worth keeping'
         )

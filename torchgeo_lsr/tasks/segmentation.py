@@ -29,7 +29,7 @@ from torchgeo.tasks import BaseTask
 from ..losses import Denominator, LossName, QRForm, build_loss
 from ..models import ModelName, receptive_field
 from ..schemes import generic_scheme
-from .batch_checks import ValidPixelWatch, batch_validity, check_prior
+from .batch_checks import FiniteLossWatch, ValidPixelWatch, batch_validity, check_prior
 from .borders import crop_outputs
 from .figures import log_figure, validation_figure
 from .methods import Method, check_method, hard_label_loss, hard_target, network_input
@@ -151,6 +151,7 @@ class LSRSegmentation(BaseTask):
         self.test_results: dict[str, Any] = {}
         self._tile_log_mass: Tensor | None = None
         self._valid_watch = ValidPixelWatch()
+        self._finite_watch = FiniteLossWatch()
 
     # ----------------------------------------------------------------- set-up
 
@@ -404,6 +405,7 @@ class LSRSegmentation(BaseTask):
         outputs = self.outputs(batch)
         self._valid_watch.update(outputs['valid'])
         loss = self._loss(outputs)
+        self._finite_watch.update(loss)
         self.log('train_loss', loss, batch_size=outputs['log_q'].shape[0])
         return loss
 
@@ -519,9 +521,22 @@ class LSRSegmentation(BaseTask):
         """Stop a run whose whole epoch had no valid pixel (nothing trained).
 
         Raises:
-            ValueError: If no batch of the epoch had a valid pixel.
+            ValueError: If no batch of the epoch had a valid pixel, or the loss
+                became NaN or infinite.
         """
         self._valid_watch.check(epoch_end=True)
+        self._finite_watch.check()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse to save a checkpoint once the loss has been NaN or infinite.
+
+        Args:
+            checkpoint: the checkpoint being saved.
+
+        Raises:
+            ValueError: If a training loss so far was not finite.
+        """
+        self._finite_watch.check()
 
     def on_validation_epoch_end(self) -> None:
         """Log validation q / r scores."""
