@@ -255,6 +255,28 @@ class LSRLightningCLI(LightningCLI):
             _add_predict_arguments(parser)
         return parser
 
+    def _parse_ckpt_path(self) -> None:
+        """Check ``--ckpt_path`` before LightningCLI reads its hyper-parameters.
+
+        LightningCLI replaces the config's model arguments with the checkpoint's,
+        so a checkpoint of another class count would surface later as the
+        config's mistake, and a corrupt one as a raw ``torch.load`` error.
+
+        Raises:
+            FileNotFoundError: If the checkpoint does not exist.
+            ValueError: If it is unreadable, diverged, or was trained with other
+                model arguments than the config gives.
+        """
+        subcommand = self.config.get('subcommand')
+        if subcommand:
+            ckpt_path = self.config[subcommand].get('ckpt_path')
+            if ckpt_path and str(ckpt_path) not in _CKPT_ALIASES:
+                model = self.config[subcommand].get('model')
+                init_args = getattr(model, 'init_args', None)
+                given = dict(vars(init_args)) if init_args is not None else None
+                check_checkpoint(ckpt_path, given)
+        super()._parse_ckpt_path()
+
     def _check_run_inputs(self, subcommand: str) -> None:
         """Check the checkpoint and output paths of a subcommand before it runs.
 
@@ -262,15 +284,9 @@ class LSRLightningCLI(LightningCLI):
             subcommand: ``'fit'``, ``'validate'``, ``'test'`` or ``'predict'``.
 
         Raises:
-            FileNotFoundError: If ``--ckpt_path`` does not exist.
-            ValueError: If it is unreadable, diverged or of another model, or an
-                output cannot be written.
+            ValueError: If an output cannot be written.
         """
         config = self.config_init[subcommand]
-        ckpt_path = config.get('ckpt_path')
-        if ckpt_path and str(ckpt_path) not in _CKPT_ALIASES:
-            hparams = getattr(self.model, 'hparams', None)
-            check_checkpoint(ckpt_path, hparams)
         if subcommand == 'test' and config.get('results'):
             check_output_file(config['results'], '--results')
         out = config.get('out') if subcommand == 'predict' else None
@@ -281,19 +297,19 @@ class LSRLightningCLI(LightningCLI):
                 check_output_folder(out, '--out')
 
     def before_fit(self) -> None:
-        """Check ``--ckpt_path`` (a resumed run) before fitting."""
+        """Check the outputs before fitting (``--ckpt_path``: see _parse_ckpt_path)."""
         self._check_run_inputs('fit')
 
     def before_validate(self) -> None:
-        """Check ``--ckpt_path`` before validating."""
+        """Check the outputs before validating."""
         self._check_run_inputs('validate')
 
     def before_test(self) -> None:
-        """Check ``--ckpt_path`` and ``--results`` before testing."""
+        """Check ``--results`` before testing."""
         self._check_run_inputs('test')
 
     def before_predict(self) -> None:
-        """Check ``--ckpt_path`` and ``--out`` before predicting."""
+        """Check ``--out`` before predicting."""
         self._check_run_inputs('predict')
 
     def predict(
