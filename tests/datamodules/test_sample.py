@@ -240,3 +240,18 @@ def test_data_module_refuses_labels_of_another_scheme(scene: Path) -> None:
     dm.setup('validate')
     with pytest.raises(ValueError, match="unknown to the scheme 'chesapeake'"):
         dm.val_dataset[X0 + 40 : X0 + 72, Y0 - 72 : Y0 - 40]
+
+
+@pytest.mark.parametrize('nodata', [None, 0.0])
+def test_non_finite_imagery_is_nodata(nodata: float | None) -> None:
+    """Guards issue 20 item 4: NaN imagery trained every weight into NaN.
+
+    A pixel with NaN or infinity in any band is nodata, whatever ``image_nodata``.
+    """
+    transform = _labelled_transform(image_nodata=nodata)
+    image = torch.ones(3, 2, 3)
+    image[0, 0, 0] = float('nan')
+    image[2, 1, 1] = float('inf')
+    out = transform(_raw_sample(torch.ones(5, 2, 3), image))
+    assert torch.isfinite(out['image']).all()
+    assert out['valid'].tolist() == [[False, True, False], [True, False, False]]
