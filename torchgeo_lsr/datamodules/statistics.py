@@ -82,7 +82,12 @@ def imagery_statistics(
         squares = (values**2).sum(1) + (0 if squares is None else squares)
         count += values.shape[1]
     if total is None or squares is None or count == 0:
-        raise ValueError('the imagery has no valid pixel to compute statistics')
+        raise ValueError(
+            f'the imagery ({len(files)} file(s)) has no valid pixel where it was '
+            f'sampled: every pixel is masked, non-finite or image_nodata '
+            f'({image_nodata}) in all bands; check image_nodata and the imagery '
+            'files (are they all zeros?)'
+        )
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean**2, 0))
     # A constant band would divide by zero: leave it unscaled.
