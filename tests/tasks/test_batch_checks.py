@@ -31,6 +31,6 @@ def test_a_non_finite_loss_stops_within_the_check_interval() -> None:
 
 def test_the_task_refuses_to_checkpoint_a_diverged_run() -> None:
     task = LSRSegmentation(num_filters=4)
-    task._finite_watch.update(torch.tensor(math.inf))
+    task._watch.finite.update(torch.tensor(math.inf))
     with pytest.raises(ValueError, match='no checkpoint of this run is worth keeping'):
         task.on_save_checkpoint({})

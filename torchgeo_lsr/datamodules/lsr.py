@@ -437,8 +437,7 @@ class LSRDataModule(GeoDataModule):
             )
         priors = self.prior_source.tile_priors(list(imagery.index['filepath']))
         if priors is not None:
-            coarse = dict(sources)['coarse']
-            files = sorted({str(path) for path in coarse.index['filepath']})
+            files = sorted({str(p) for p in dict(sources)['coarse'].index['filepath']})
             priors.check_coarse_files(files, tuple(extent.bounds), imagery.crs)
         return sources
 

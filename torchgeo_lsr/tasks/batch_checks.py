@@ -32,6 +32,7 @@ __all__ = (
     'EMPTY_RUN_LIMIT',
     'FINITE_CHECK_EVERY',
     'FiniteLossWatch',
+    'TrainingWatch',
     'ValidPixelWatch',
     'batch_validity',
     'check_prior',
@@ -213,3 +214,43 @@ class FiniteLossWatch:
             'normalize_input), the prior for NaN, or lower lr; no checkpoint of '
             'this run is worth keeping'
         )
+
+
+class TrainingWatch:
+    """Both watches of a training run: valid pixels and a finite loss.
+
+    Attributes:
+        valid: the :class:`ValidPixelWatch`.
+        finite: the :class:`FiniteLossWatch`.
+    """
+
+    def __init__(self) -> None:
+        """Start with no step seen."""
+        self.valid = ValidPixelWatch()
+        self.finite = FiniteLossWatch()
+
+    def update(self, valid: Tensor, loss: Tensor) -> None:
+        """Note a training step.
+
+        Args:
+            valid: its (cropped) validity, as the loss sees it.
+            loss: its loss.
+
+        Raises:
+            ValueError: If too many batches in a row had no valid pixel, or a loss
+                was not finite.
+        """
+        self.valid.update(valid)
+        self.finite.update(loss)
+
+    def check(self, epoch_end: bool = False) -> None:
+        """Raise if either watch saw a problem (see their ``check``).
+
+        Args:
+            epoch_end: the end of an epoch (also refuses a whole empty epoch).
+
+        Raises:
+            ValueError: Naming the problem and its likely causes.
+        """
+        self.valid.check(epoch_end=epoch_end)
+        self.finite.check()

@@ -17,6 +17,7 @@ from torch import Tensor
 from ..io import atomic_path
 from ..plot import plot_prediction
 from ..schemes import ClassScheme
+from .tile_totals import log_posterior
 
 __all__ = ('FIGURE_TAG', 'log_figure', 'validation_figure')
 
@@ -27,7 +28,7 @@ FIGURE_TAG = 'val/prediction'
 def validation_figure(
     image: Tensor,
     outputs: Mapping[str, Tensor],
-    log_r: Tensor,
+    log_r: Tensor | None,
     scheme: ClassScheme,
     *,
     border: int,
@@ -39,7 +40,8 @@ def validation_figure(
         image: (B, bands, H, W) imagery of the batch, uncropped.
         outputs: the task's cropped outputs (``prior``, ``log_q``, optionally
             ``target``) of the batch.
-        log_r: (B, C, h, w) implied posterior of the batch.
+        log_r: (B, C, h, w) implied posterior of the batch (None: computed
+            from the outputs with the batch's class totals).
         scheme: the classes' names and colours.
         border: pixels the outputs lack on each side of the image.
         title: the figure's title.
@@ -50,6 +52,8 @@ def validation_figure(
     first = image[0, :, border : image.shape[-2] - border]
     first = first[..., border : first.shape[-1] - border]
     target = outputs.get('target')
+    if log_r is None:
+        log_r = log_posterior(outputs, None)
     return plot_prediction(
         first,
         outputs['prior'][0],

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any, Literal, cast, get_args
 
 import lightning.pytorch.utilities.types
-import torch
 from lightning.pytorch.loggers import Logger
 from torch import Tensor
 from torch.optim import Adam
@@ -29,19 +28,14 @@ from torchgeo.tasks import BaseTask
 from ..losses import Denominator, LossName, QRForm, build_loss
 from ..models import ModelName, receptive_field
 from ..schemes import generic_scheme
-from .batch_checks import FiniteLossWatch, ValidPixelWatch, batch_validity, check_prior
+from .batch_checks import TrainingWatch, batch_validity, check_prior
 from .borders import crop_outputs
 from .figures import log_figure, validation_figure
 from .methods import Method, check_method, hard_label_loss, hard_target, network_input
 from .network import adopt_input_statistics, build_network
 from .raster_edges import forward_inside
 from .scoring import OUTPUTS, OutputConfusions, metric_values, scored_results
-from .tile_totals import (
-    batches_within_limits,
-    log_posterior,
-    require_tiles,
-    whole_tile_log_mass,
-)
+from .tile_totals import first_pass_log_mass, log_posterior, require_tiles
 
 __all__ = ('LSRSegmentation', 'LossName', 'Method', 'PosteriorTotals')
 
@@ -150,8 +144,7 @@ class LSRSegmentation(BaseTask):
         self.class_names = list(class_names or [])
         self.test_results: dict[str, Any] = {}
         self._tile_log_mass: Tensor | None = None
-        self._valid_watch = ValidPixelWatch()
-        self._finite_watch = FiniteLossWatch()
+        self._watch = TrainingWatch()
 
     # ----------------------------------------------------------------- set-up
 
@@ -403,9 +396,8 @@ class LSRSegmentation(BaseTask):
         if self.model is None:
             return None
         outputs = self.outputs(batch)
-        self._valid_watch.update(outputs['valid'])
         loss = self._loss(outputs)
-        self._finite_watch.update(loss)
+        self._watch.update(outputs['valid'], loss)
         self.log('train_loss', loss, batch_size=outputs['log_q'].shape[0])
         return loss
 
@@ -524,8 +516,7 @@ class LSRSegmentation(BaseTask):
             ValueError: If no batch of the epoch had a valid pixel, or the loss
                 became NaN or infinite.
         """
-        self._valid_watch.check(epoch_end=True)
-        self._finite_watch.check()
+        self._watch.check(epoch_end=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuse to save a checkpoint once the loss has been NaN or infinite.
@@ -536,7 +527,7 @@ class LSRSegmentation(BaseTask):
         Raises:
             ValueError: If a training loss so far was not finite.
         """
-        self._finite_watch.check()
+        self._watch.finite.check()
 
     def on_validation_epoch_end(self) -> None:
         """Log validation q / r scores."""
@@ -549,27 +540,12 @@ class LSRSegmentation(BaseTask):
 
         This is the first of the paper's two evaluation passes (REFERENCE §1.6):
         the class totals of each tile
-        (:func:`~torchgeo_lsr.tasks.tile_totals.whole_tile_log_mass`), then ``r``
+        (:func:`~torchgeo_lsr.tasks.tile_totals.first_pass_log_mass`), then ``r``
         with those totals in :meth:`test_step`.
         """
         self._tile_log_mass = None
-        if self.hparams['posterior_totals'] != 'tile':
-            return
-        loaders = self.trainer.test_dataloaders
-        if loaders is None:
-            return
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                self._tile_log_mass = whole_tile_log_mass(
-                    batches_within_limits(loaders, self.trainer.num_test_batches),
-                    self.outputs,
-                    self.hparams['num_classes'],
-                    self.device,
-                )
-        finally:
-            self.train(was_training)
+        if self.hparams['posterior_totals'] == 'tile':
+            self._tile_log_mass = first_pass_log_mass(self)
 
     def on_test_epoch_end(self) -> None:
         """Log test scores and keep them in :attr:`test_results`."""
@@ -578,8 +554,6 @@ class LSRSegmentation(BaseTask):
             self.hparams['method'], self.hparams['loss'], scores
         )
         self._tile_log_mass = None
-
-    # ------------------------------------------------------------------ figures
 
     def _log_figure(self, batch: dict[str, Any], outputs: dict[str, Tensor]) -> None:
         """Log a figure of the first sample (see :mod:`~torchgeo_lsr.tasks.figures`).
@@ -595,13 +569,10 @@ class LSRSegmentation(BaseTask):
         scheme = getattr(datamodule, 'scheme', None) or generic_scheme(
             range(self.hparams['num_classes']), names=self.names
         )
-        log_r = outputs.get('log_r')
-        if log_r is None:
-            log_r = log_posterior(outputs, None)
         figure = validation_figure(
             batch['image'],
             outputs,
-            log_r,
+            outputs.get('log_r'),
             scheme,
             border=self.border,
             title=f'epoch {self.current_epoch}',

@@ -25,6 +25,7 @@ from ..losses import implied_posterior
 __all__ = (
     'TileTotals',
     'batches_within_limits',
+    'first_pass_log_mass',
     'log_posterior',
     'pixel_log_mass',
     'require_tiles',
@@ -185,6 +186,38 @@ def whole_tile_log_mass(
         totals.add(out['log_q'].exp(), out['valid'], out['tile'])
     totals.reduce()
     return totals.log().to(device) if totals.tiles else None
+
+
+def first_pass_log_mass(task: Any) -> Tensor | None:
+    """The first pass of a Lightning test: whole-tile totals of the test loaders.
+
+    Runs the task over its trainer's test batches (within ``limit_test_batches``)
+    in eval mode without gradients, as :func:`whole_tile_log_mass`.
+
+    Args:
+        task: the task (its ``trainer``, ``outputs``, ``hparams`` and ``device``).
+
+    Returns:
+        (tiles, C) log totals, or None without test loaders or tiles.
+
+    Raises:
+        ValueError: If a test batch has no ``tile``.
+    """
+    loaders = task.trainer.test_dataloaders
+    if loaders is None:
+        return None
+    was_training = task.training
+    task.eval()
+    try:
+        with torch.no_grad():
+            return whole_tile_log_mass(
+                batches_within_limits(loaders, task.trainer.num_test_batches),
+                task.outputs,
+                task.hparams['num_classes'],
+                task.device,
+            )
+    finally:
+        task.train(was_training)
 
 
 def require_tiles(batch: Mapping[str, Any]) -> None:
