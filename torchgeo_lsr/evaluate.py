@@ -178,7 +178,7 @@ def _pair_confusion(
 
 
 def check_class_raster(src: Any, role: str) -> None:
-    """Refuse a raster that cannot hold classes: several bands, or float values.
+    """Refuse a raster that cannot be scored as classes: no CRS, bands, float values.
 
     Imagery or a probability raster given where a class map or labels are expected
     would otherwise be scored as codes (its first band, truncated to integers).
@@ -188,9 +188,15 @@ def check_class_raster(src: Any, role: str) -> None:
         role: what it is for, for messages.
 
     Raises:
-        ValueError: If it has more than one band or a floating-point type.
+        ValueError: If it has no CRS (it would be compared in the other raster's),
+            more than one band or a floating-point type.
     """
     name = os.path.abspath(src.name)
+    if src.crs is None:
+        raise ValueError(
+            f'{role} {name} has no CRS: assign the CRS its coordinates are in, e.g. '
+            f'gdal_edit.py -a_srs EPSG:32617 {name}'
+        )
     if src.count != 1:
         raise ValueError(
             f'{role} {name} has {src.count} bands, a class raster has one: give the '

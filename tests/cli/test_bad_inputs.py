@@ -479,6 +479,15 @@ CASES = [
         "'enviroatlas'",
     ),
     Case(
+        'evaluate-labels-no-crs',
+        'evaluate',
+        lambda s, w, c: _evaluate(
+            _index_map(s, w), _no_crs(_lc(s), w), '--scheme', 'enviroatlas'
+        ),
+        r'label raster \(--labels\) /\S+/nocrs_tile_0\.tif has no CRS: assign the '
+        'CRS',
+    ),
+    Case(
         'evaluate-no-overlap',
         'evaluate',
         lambda s, w, c: _evaluate(

@@ -1,12 +1,15 @@
 """Input files: normalising paths, opening inputs by role, selecting tiles."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import TinyScene
 from tests.datamodules.two_tiles import X0, Y0, datamodule
 from tests.rasters import write_geotiff
+from torchgeo_lsr.datamodules import LSRDataModule
 from torchgeo_lsr.datamodules.inputs import (
     band_count,
     check_georeferenced,
@@ -135,3 +138,24 @@ def test_open_input_refuses_a_file_without_a_crs(tmp_path: Path) -> None:
     check_georeferenced([str(good), str(bad)], 'imagery')
     notes.unlink()
     assert len(open_input('coarse', [str(tmp_path / 'in')], '*.tif').files) == 2
+
+
+def test_a_tile_no_coarse_file_meets_is_named(
+    tiny_scene: TinyScene, tmp_path: Path
+) -> None:
+    """A tile outside every coarse raster dropped out of training without a word."""
+    coarse = tmp_path / 'nlcd'
+    coarse.mkdir()
+    shutil.copy(tiny_scene.nlcd / 'tile_1.tif', coarse / 'tile_1.tif')
+    dm = LSRDataModule(
+        image_paths=tiny_scene.naip,
+        coarse_paths=coarse,
+        cooccurrence=tiny_scene.cooccurrence,
+        prior_sigma=4,
+        prior_kernel_size=13,
+        patch_size=32,
+        batch_size=2,
+        length=2,
+    )
+    with pytest.warns(UserWarning, match=r'1 imagery tile\(s\) meet no coarse labels'):
+        dm.setup('fit')

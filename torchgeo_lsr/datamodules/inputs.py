@@ -14,6 +14,7 @@ and ``evaluate`` do, instead of assuming the imagery's CRS.
 
 import functools
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Literal
 
 import rasterio
 from rasterio.errors import RasterioIOError
-from torchgeo.datasets import DatasetNotFoundError, RasterDataset
+from torchgeo.datasets import DatasetNotFoundError, GeoDataset, RasterDataset
 from torchgeo.datasets.utils import find_files
 
 from ..datasets.rasters import (
@@ -30,6 +31,7 @@ from ..datasets.rasters import (
     LabelRaster,
     PriorRaster,
 )
+from ..grid import check_overlap
 from ..io import open_raster
 
 __all__ = (
@@ -39,6 +41,7 @@ __all__ = (
     'Role',
     'StageInputs',
     'band_count',
+    'check_coverage',
     'check_georeferenced',
     'is_raster',
     'open_input',
@@ -245,3 +248,42 @@ def band_count(dataset: RasterDataset) -> int:
         return len(dataset.all_bands)
     with rasterio.open(next(iter(dataset.files))) as src:
         return int(src.count)
+
+
+def check_coverage(
+    imagery: RasterDataset, sources: Sequence[tuple[str, GeoDataset]]
+) -> None:
+    """Refuse inputs that miss the imagery; warn about tiles an input misses.
+
+    Args:
+        imagery: the stage's imagery.
+        sources: ``(role, dataset)`` of the inputs read with it, on its grid.
+
+    Raises:
+        ValueError: If an input does not overlap the imagery at all.
+    """
+    extent = imagery.index.geometry.union_all()
+    for role, source in sources:
+        covered = source.index.geometry.union_all()
+        check_overlap(
+            extent,
+            covered,
+            first_name='the imagery',
+            second_name=f'the {ROLE_NAMES[role]}',
+            first_crs=imagery.crs,
+            plural=True,
+        )
+        # A tile no input file meets would silently drop out of every stage.
+        missed = [
+            Path(str(path)).name
+            for path, geometry in zip(
+                imagery.index['filepath'], imagery.index.geometry, strict=True
+            )
+            if not geometry.intersection(covered).area > 0
+        ]
+        if missed:
+            warnings.warn(
+                f'{len(missed)} imagery tile(s) meet no {ROLE_NAMES[role]} file and '
+                f'are left out: {", ".join(sorted(set(missed))[:10])}',
+                stacklevel=3,
+            )

@@ -42,7 +42,14 @@ from ..datasets.regions import region_geometry
 from ..grid import Region, check_overlap
 from ..priors.builder import PriorBuilder
 from ..schemes import ClassScheme
-from .inputs import ROLE_NAMES, Paths, StageInputs, band_count, open_input, path_list
+from .inputs import (
+    Paths,
+    StageInputs,
+    band_count,
+    check_coverage,
+    open_input,
+    path_list,
+)
 from .inputs import check_georeferenced as check_crs
 from .layer_set import (
     LAYER_NAMES,
@@ -426,15 +433,7 @@ class LSRDataModule(GeoDataModule):
         if labels:
             sources.append(('label', self._open('label', inputs.label, **grid)))
         extent = imagery.index.geometry.union_all()
-        for role, source in sources:
-            check_overlap(
-                extent,
-                source.index.geometry.union_all(),
-                first_name='the imagery',
-                second_name=f'the {ROLE_NAMES[role]}',
-                first_crs=imagery.crs,
-                plural=True,
-            )
+        check_coverage(imagery, sources)
         priors = self.prior_source.tile_priors(list(imagery.index['filepath']))
         if priors is not None:
             files = sorted({str(p) for p in dict(sources)['coarse'].index['filepath']})
