@@ -25,7 +25,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
 from .grid import check_overlap, iter_blocks
-from .io import open_raster
+from .io import check_class_raster, open_raster
 from .metrics import confusion_matrix, segmentation_scores
 from .schemes import ClassScheme, get_scheme
 
@@ -175,39 +175,6 @@ def _pair_confusion(
                     truth[scored & (predicted < 0)], minlength=classes
                 )
     return total, missed
-
-
-def check_class_raster(src: Any, role: str) -> None:
-    """Refuse a raster that cannot be scored as classes: no CRS, bands, float values.
-
-    Imagery or a probability raster given where a class map or labels are expected
-    would otherwise be scored as codes (its first band, truncated to integers).
-
-    Args:
-        src: the open raster.
-        role: what it is for, for messages.
-
-    Raises:
-        ValueError: If it has no CRS (it would be compared in the other raster's),
-            more than one band or a floating-point type.
-    """
-    name = os.path.abspath(src.name)
-    if src.crs is None:
-        raise ValueError(
-            f'{role} {name} has no CRS: assign the CRS its coordinates are in, e.g. '
-            f'gdal_edit.py -a_srs EPSG:32617 {name}'
-        )
-    if src.count != 1:
-        raise ValueError(
-            f'{role} {name} has {src.count} bands, a class raster has one: give the '
-            "class map (an export's map, not its q / r / prior products) or labels, "
-            'not imagery'
-        )
-    if np.dtype(src.dtypes[0]).kind == 'f':
-        raise ValueError(
-            f'{role} {name} holds {src.dtypes[0]} values, a class raster holds '
-            'integer codes: give a class map or labels, not probabilities'
-        )
 
 
 def _label_indices(

@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
 __all__ = (
     'atomic_path',
+    'check_class_raster',
     'check_output_file',
     'check_output_folder',
     'check_raster',
@@ -176,8 +178,14 @@ def _unreadable(path: str, role: str, error: Exception | None) -> ValueError:
     Returns:
         The error to raise.
     """
+    missing = truncated_by(path)
     if os.path.getsize(path) == 0:
         what = 'is empty (0 bytes)'
+    elif missing:
+        return ValueError(
+            f'{role} {path} is cut short ({missing:,} bytes of its data are missing, '
+            'e.g. an interrupted copy): copy or download it again'
+        )
     else:
         detail = str(error).replace(path, '').strip(" :'") if error else ''
         what = f'is not a raster GDAL can read ({detail})' if detail else ''
@@ -220,6 +228,41 @@ def open_raster(path: PathLike, role: str) -> Iterator[Any]:
                 'missing, e.g. an interrupted copy): copy or download it again'
             )
         yield src
+
+
+def check_class_raster(src: Any, role: str, integer: bool = True) -> None:
+    """Refuse a raster that cannot be scored as classes: no CRS, bands, float values.
+
+    Imagery or a probability raster given where a class map or labels are expected
+    would otherwise be scored as codes (its first band, truncated to integers).
+
+    Args:
+        src: the open raster.
+        role: what it is for, for messages.
+        integer: refuse floating-point values (coarse rasters may store codes
+            as floats with NaN nodata).
+
+    Raises:
+        ValueError: If it has no CRS (it would be compared in the other raster's),
+            more than one band or (with ``integer``) a floating-point type.
+    """
+    name = os.path.abspath(src.name)
+    if src.crs is None:
+        raise ValueError(
+            f'{role} {name} has no CRS: assign the CRS its coordinates are in, e.g. '
+            f'gdal_edit.py -a_srs EPSG:32617 {name}'
+        )
+    if src.count != 1:
+        raise ValueError(
+            f'{role} {name} has {src.count} bands, a class raster has one: give the '
+            "class map (an export's map, not its q / r / prior products) or labels, "
+            'not imagery'
+        )
+    if integer and np.dtype(src.dtypes[0]).kind == 'f':
+        raise ValueError(
+            f'{role} {name} holds {src.dtypes[0]} values, a class raster holds '
+            'integer codes: give a class map or labels, not probabilities'
+        )
 
 
 def check_raster(path: PathLike, role: str) -> None:

@@ -110,6 +110,14 @@ def _truncated(source: Path, work: Path) -> Path:
     return path
 
 
+def _cut_head(source: Path, work: Path) -> Path:
+    """The first 2,000 bytes only: GDAL cannot even read the directory."""
+    path = work / 'inputs' / f'head_{source.name}'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(source.read_bytes()[:2000])
+    return path
+
+
 def _prior(scene: TinyScene, coarse: Path, work: Path, *extra: str) -> list[str]:
     out = work / 'out' / 'prior.tif'
     return [
@@ -343,6 +351,12 @@ CASES = [
         r'/\S+/nocrs_tile_0\.tif has no CRS: assign the CRS its coordinates are in',
     ),
     Case(
+        'prior-no-crs-with-like',
+        'prior',
+        lambda s, w, c: _prior(s, _no_crs(_nlcd(s), w), w, '--like', str(_naip(s))),
+        r'coarse raster /\S+/nocrs_tile_0\.tif has no CRS: assign the CRS',
+    ),
+    Case(
         'prior-no-overlap',
         'prior',
         lambda s, w, c: _prior(s, _nlcd(s), w, '--like', str(_shifted(_naip(s), w))),
@@ -424,6 +438,20 @@ CASES = [
         ],
         r"fine labels hold codes \[1, 2, 3, 4\] that scheme 'enviroatlas' does not "
         'define',
+    ),
+    Case(
+        'cooccurrence-imagery-as-fine',
+        'cooccurrence',
+        lambda s, w, c: [
+            '--coarse',
+            str(_nlcd(s)),
+            '--fine',
+            str(_naip(s)),
+            '--out',
+            str(w / 'out' / 'm.csv'),
+        ],
+        r'fine label raster \(--fine\) /\S+/tile_0\.tif has 4 bands, a class raster '
+        'has one',
     ),
     Case(
         'cooccurrence-out-is-a-folder',
@@ -551,6 +579,19 @@ CASES = [
             s, w, *_data('image_paths', _imagery_folder(s, w, _empty).parent)
         ),
         r'imagery /\S+/tile_0\.tif is empty \(0 bytes\)',
+    ),
+    Case(
+        'fit-imagery-truncated',
+        'fit',
+        lambda s, w, c: _fit(
+            s,
+            w,
+            *_data(
+                'image_paths',
+                _imagery_folder(s, w, lambda w: _cut_head(_naip(s), w)).parent,
+            ),
+        ),
+        r'imagery /\S+/tile_0\.tif is cut short \(\d[\d,]* bytes',
     ),
     Case(
         'fit-imagery-no-crs',

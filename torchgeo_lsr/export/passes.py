@@ -247,7 +247,11 @@ def _log_totals(totals: TileTotals, grid: TileGrid) -> np.ndarray:
         ValueError: If the tile has no valid pixel.
     """
     if totals.tiles != 1 or not bool((totals.sums > 0).all()):
-        raise ValueError(f'{grid.path} has no valid pixel: nothing to compute r with')
+        raise ValueError(
+            f'{grid.path} has no valid pixel: nothing to compute r with; check '
+            'image_nodata (is the imagery all nodata here?) and that the coarse '
+            'labels or prior cover this tile'
+        )
     log_totals: np.ndarray = totals.log()[0].cpu().numpy()
     return log_totals[:, None, None]
 

@@ -136,7 +136,8 @@ class PriorBuilder:
             raise ValueError(
                 f'coarse codes {unknown} are not columns of the co-occurrence matrix '
                 f'(columns: {list(self.cooccurrence.coarse_codes)}); declare them '
-                'nodata (e.g. --coarse-nodata) or add columns to the matrix'
+                'nodata (coarse_nodata in a config, --coarse_nodata for torchgeo-lsr '
+                'prior) or add columns to the matrix'
             )
 
     def columns(self, codes: np.ndarray) -> np.ndarray:

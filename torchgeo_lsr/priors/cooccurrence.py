@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..grid import check_overlap, iter_blocks
-from ..io import atomic_path, open_raster
+from ..io import atomic_path, check_class_raster, open_raster
 from ..schemes import SCHEMES, ClassScheme, generic_scheme, get_scheme
 from .layers import labels_on_grid
 
@@ -328,6 +328,8 @@ def estimate_cooccurrence(
             open_raster(fine_path, 'fine label raster (--fine)') as fine_src,
             open_raster(coarse_path, 'coarse label raster (--coarse)') as src,
         ):
+            check_class_raster(fine_src, 'fine label raster (--fine)')
+            check_class_raster(src, 'coarse label raster (--coarse)', integer=False)
             check_overlap(
                 fine_src.bounds,
                 src.bounds,

@@ -105,6 +105,11 @@ def _check_coarse(
     Raises:
         ValueError: Without a CRS or overlap, or with codes the matrix lacks.
     """
+    if src.crs is None:
+        raise ValueError(
+            f'coarse raster {os.path.abspath(name)} has no CRS: assign the CRS its '
+            f'coordinates are in, e.g. gdal_edit.py -a_srs EPSG:32617 {name}'
+        )
     check_overlap(
         grid.bounds,
         src.bounds,

@@ -228,7 +228,9 @@ class LSRSegmentation(BaseTask):
         if scheme is not None and scheme.num_classes != self.hparams['num_classes']:
             raise ValueError(
                 f'the data have {scheme.num_classes} classes ({", ".join(scheme.names)})'
-                f' but the model has num_classes={self.hparams["num_classes"]}'
+                f' but the model has num_classes={self.hparams["num_classes"]}: set '
+                f'model.init_args.num_classes to {scheme.num_classes}, or give data of '
+                f'{self.hparams["num_classes"]} classes'
             )
         if not self.class_names and scheme is not None:
             self.class_names = list(scheme.names)
