@@ -273,6 +273,16 @@ def _zero_imagery(scene: TinyScene, work: Path) -> Path:
     return folder
 
 
+def _three_bands(scene: TinyScene, work: Path) -> Path:
+    """The scene's imagery without its near-infrared band (RGB only)."""
+    folder = work / 'inputs' / 'naip_rgb'
+    for path in sorted(scene.naip.glob('*.tif')):
+        with rasterio.open(path) as src:
+            rgb = src.read([1, 2, 3])
+        _rewrite(path, folder / path.name, data=rgb)
+    return folder
+
+
 def _coarse_folder(scene: TinyScene, work: Path) -> Path:
     folder = work / 'inputs' / 'nlcd'
     shutil.copytree(scene.nlcd, folder)
@@ -623,6 +633,13 @@ CASES = [
         'fit',
         lambda s, w, c: _fit(s, w, *_data('image_paths', _zero_imagery(s, w))),
         r'no valid pixel',
+    ),
+    Case(
+        'fit-imagery-band-count',
+        'fit',
+        lambda s, w, c: _fit(s, w, *_data('image_paths', _three_bands(s, w))),
+        r'the imagery has 3 bands but the model has in_channels=4: set '
+        r'--model\.init_args\.in_channels 3',
     ),
     Case(
         'fit-matrix-classes-vs-model',
