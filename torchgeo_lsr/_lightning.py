@@ -29,7 +29,7 @@ from . import datamodules as _datamodules  # noqa: F401  (our short class names)
 from . import nongeo as _nongeo  # noqa: F401
 from . import tasks as _tasks  # noqa: F401
 from ._config_errors import ConfigError, summarize
-from .checkpoints import check_checkpoint
+from .checkpoints import check_checkpoint, load_checkpoint
 from .export import PRODUCTS, ExportOptions, run_export
 from .io import check_output_file, check_output_folder
 from .results import print_test_results, write_results_json
@@ -167,10 +167,10 @@ def _load_weights(model: LSRSegmentation, ckpt_path: str) -> None:
 
     Raises:
         FileNotFoundError: If the checkpoint does not exist.
-        ValueError: If it is unreadable, diverged or of another model.
+        ValueError: If it cannot be read.
     """
-    checkpoint = check_checkpoint(ckpt_path, model.hparams)
-    model.load_state_dict(checkpoint['state_dict'])
+    # Checked (readable, finite, this model) by LSRLightningCLI._parse_ckpt_path.
+    model.load_state_dict(load_checkpoint(ckpt_path)['state_dict'])
 
 
 #: ``ckpt_path`` values Lightning resolves itself (no file to check).
@@ -278,10 +278,11 @@ class LSRLightningCLI(LightningCLI):
         super()._parse_ckpt_path()
 
     def _check_run_inputs(self, subcommand: str) -> None:
-        """Check the checkpoint and output paths of a subcommand before it runs.
+        """Check the output paths of a subcommand before it runs.
 
         Args:
-            subcommand: ``'fit'``, ``'validate'``, ``'test'`` or ``'predict'``.
+            subcommand: ``'test'`` or ``'predict'`` (the others write no file of
+                their own; ``--ckpt_path`` is checked in :meth:`_parse_ckpt_path`).
 
         Raises:
             ValueError: If an output cannot be written.
@@ -295,14 +296,6 @@ class LSRLightningCLI(LightningCLI):
                 check_output_file(out, '--out')
             else:
                 check_output_folder(out, '--out')
-
-    def before_fit(self) -> None:
-        """Check the outputs before fitting (``--ckpt_path``: see _parse_ckpt_path)."""
-        self._check_run_inputs('fit')
-
-    def before_validate(self) -> None:
-        """Check the outputs before validating."""
-        self._check_run_inputs('validate')
 
     def before_test(self) -> None:
         """Check ``--results`` before testing."""

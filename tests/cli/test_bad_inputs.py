@@ -171,11 +171,9 @@ def _unknown_codes(scene: TinyScene, work: Path) -> Path:
 def _shifted(source: Path, work: Path) -> Path:
     with rasterio.open(source) as src:
         transform = src.transform
-    moved = transform * transform.translation(0, 0)
     moved = rasterio.Affine(
         transform.a, 0, transform.c + 1e6, 0, transform.e, transform.f
     )
-    assert moved != transform
     return _rewrite(source, work / 'inputs' / f'far_{source.name}', transform=moved)
 
 

@@ -1,12 +1,12 @@
 """Helpers of the non-geo tests."""
 
-from collections.abc import Callable
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from torch import Tensor
 from torch.utils._pytree import tree_map
+
+from tests.devices import MpsLike
 
 __all__ = ('MpsLike', 'batches_on_device', 'quiet_trainer')
 
@@ -29,57 +29,6 @@ def quiet_trainer(epochs: int) -> pl.Trainer:
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
-
-
-class MpsLike(Tensor):
-    """A CPU tensor that behaves as one on Apple MPS (which has no float64).
-
-    Every operation on it returns an ``MpsLike`` (it stays "on the device"); only
-    ``.cpu()`` returns a plain tensor; making a float64 ``MpsLike`` or calling
-    ``.numpy()`` on one raises AssertionError. ``.to(device)`` keeps it on the
-    device: the simulated device is really the CPU, so a ``.to`` cannot tell a
-    move to the CPU from one to the model's device (``self.device``), and code
-    moving results off the device calls ``.cpu()``.
-    """
-
-    @classmethod
-    def __torch_function__(
-        cls,
-        func: Callable[..., Any],
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        """Run ``func`` as MPS would (see the class docstring).
-
-        Args:
-            func: the torch function.
-            types: the tensor types of the arguments.
-            args: its arguments.
-            kwargs: its keyword arguments.
-
-        Returns:
-            Its result.
-
-        Raises:
-            AssertionError: On float64 or ``.numpy()`` "on the device".
-        """
-        kwargs = kwargs or {}
-        name = getattr(func, '__name__', repr(func))
-        if name == 'cpu':
-            with torch._C.DisableTorchFunctionSubclass():
-                return func(*args, **kwargs).as_subclass(Tensor)
-        if name == 'numpy':
-            raise AssertionError('.numpy() of a device tensor (needs .cpu() first)')
-        result = super().__torch_function__(func, types, args, kwargs)
-
-        def check(value: Any) -> Any:
-            if isinstance(value, cls) and value.dtype == torch.float64:
-                raise AssertionError(f'{name} made a float64 tensor on the device')
-            return value
-
-        tree_map(check, result)
-        return result
 
 
 def _on_device(value: Any) -> Any:

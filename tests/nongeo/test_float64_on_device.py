@@ -1,23 +1,20 @@
 """No float64 on an accelerator (issue 16, item 15).
 
 Apple MPS has no float64, so ``.double()`` must follow ``.cpu()``. This machine
-has no MPS, so the tests simulate one: :class:`~tests.nongeo.helpers.MpsLike` is
+has no MPS, so the tests simulate one: :class:`~tests.devices.MpsLike` is
 a CPU tensor that stays "on the device" through every operation, becomes a plain
 tensor only through ``.cpu()``, and raises on a float64 result or
 ``.numpy()``, as MPS does. Batches are made ``MpsLike`` right after their transfer
 to the device, so the tasks' whole training, validation and test paths (network,
 losses, confusion matrices, scores, written maps) run as on MPS (the image-prior
 task's test is in ``image_prior/test_task.py``). A static check over the
-package's sources covers the paths no test runs.
+package's sources (``tests/test_devices.py``) covers the paths no test runs.
 
 Guards: ``metrics._counts`` ran ``.double().cpu()`` on the confusion counts the
 non-geo tasks passed straight from the device (the scoring path failed on MPS);
 ``text.prior.prior_from_log_likelihoods`` and the paper's hash in
 ``partial_labels.negative_label_prior`` called ``.double()`` on their input.
 """
-
-import ast
-from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
@@ -33,8 +30,6 @@ from torchgeo_lsr.nongeo import (
     negative_label_prior,
 )
 from torchgeo_lsr.nongeo.text import prior_from_log_likelihoods
-
-PACKAGE = Path(__file__).parents[2] / 'torchgeo_lsr' / 'nongeo'
 
 
 def test_mps_like_refuses_float64_until_cpu() -> None:
@@ -92,63 +87,3 @@ def test_priors_from_device_inputs_without_float64_on_device() -> None:
         hashed.as_subclass(Tensor),
         negative_label_prior(images, labels, 3, assignment='hash'),
     )
-
-
-def _is_cpu_call(node: ast.expr) -> bool:
-    """Whether ``node`` is a ``<expr>.cpu()`` call."""
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == 'cpu'
-    )
-
-
-def _is_torch_float64(node: ast.expr) -> bool:
-    """Whether ``node`` is ``torch.float64`` or ``torch.double``."""
-    return (
-        isinstance(node, ast.Attribute)
-        and node.attr in ('float64', 'double')
-        and isinstance(node.value, ast.Name)
-        and node.value.id == 'torch'
-    )
-
-
-def _float64_on_device(tree: ast.AST) -> list[int]:
-    """Lines converting a possibly-device tensor to float64 (see the test)."""
-    lines = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-            continue
-        method, receiver = node.func.attr, node.func.value
-        values = [*node.args, *(k.value for k in node.keywords)]
-        if method == 'double' or (
-            method in ('to', 'type') and any(map(_is_torch_float64, values))
-        ):
-            if not _is_cpu_call(receiver):
-                lines.append(node.lineno)
-        elif any(map(_is_torch_float64, values)) and any(
-            k.arg == 'device' for k in node.keywords
-        ):
-            lines.append(node.lineno)  # a float64 constructor given a device
-    return lines
-
-
-def test_sources_apply_double_only_after_cpu() -> None:
-    """Every float64 conversion in ``torchgeo_lsr/nongeo`` is of a ``.cpu()``.
-
-    ``x.double()``, ``x.to(torch.float64)`` and ``x.type(torch.double)`` must be
-    applied to ``<expr>.cpu()``; float64 constructors must not take a device.
-    """
-    offending = {
-        str(path.relative_to(PACKAGE)): lines
-        for path in sorted(PACKAGE.rglob('*.py'))
-        if (lines := _float64_on_device(ast.parse(path.read_text())))
-    }
-    assert not offending, offending
-    # The check finds what it must (so an empty answer means something).
-    bad = (
-        'a.double()\nb.to(torch.float64)\ntorch.zeros(1, dtype=torch.double, device=d)'
-    )
-    assert _float64_on_device(ast.parse(bad)) == [1, 2, 3]
-    good = 'a.cpu().double()\nb.cpu().to(torch.float64)\ntorch.zeros(1, dtype=torch.double)'
-    assert _float64_on_device(ast.parse(good)) == []

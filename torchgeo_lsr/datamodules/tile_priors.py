@@ -8,6 +8,8 @@ package (:func:`~torchgeo_lsr.grid.halo_window`). :class:`TileLayout` says where
 tiles are, :class:`TilePriors` builds the parts.
 """
 
+import functools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -197,7 +199,7 @@ class TilePriors:
         """
         builders = self.tile_builders or (self.builder,)
         for path in files:
-            values = _coarse_values(path, bounds, crs)
+            values = _coarse_values(path, os.path.getmtime(path), bounds, str(crs))
             if values.size == 0:
                 continue
             try:
@@ -257,11 +259,16 @@ class TilePriors:
         return torch.from_numpy(prior), torch.from_numpy(valid)
 
 
-def _coarse_values(path: str, bounds: Bounds, crs: Any) -> np.ndarray:
+@functools.lru_cache(maxsize=256)
+def _coarse_values(path: str, mtime: float, bounds: Bounds, crs: str) -> np.ndarray:
     """The distinct valid values of a coarse raster within an extent.
+
+    Cached: the stages of one data module (fit, validate, test) check the same
+    files over the same extent.
 
     Args:
         path: the raster.
+        mtime: its modification time (the cache key: a rewritten file is re-read).
         bounds: the extent, in ``crs``.
         crs: CRS of ``bounds``.
 
