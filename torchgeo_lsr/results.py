@@ -125,6 +125,16 @@ def print_test_results(results: dict[str, Any]) -> str:
     """
     table = format_test_results(results)
     print(f'\nTest scores ({results["q"]["pixels"]:,} labelled pixels)\n{table}\n')
+    label_free = results.get('label_free') or {}
+    if label_free:
+        scores = ', '.join(
+            f'{"prior argmax" if k == "prior" else k} {v:.3f}'
+            for k, v in label_free.items()
+            if not math.isnan(v)
+        )
+        print(
+            f'Label-free coarse consistency (no labels used; higher is better): {scores}\n'
+        )
     return table
 
 

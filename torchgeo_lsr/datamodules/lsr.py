@@ -28,9 +28,10 @@ Data-set modules (EnviroAtlas, Chesapeake) reuse all of this and override
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import GeoDataset, RasterDataset
@@ -41,12 +42,14 @@ from ..datasets.rasters import ImageryRaster
 from ..datasets.regions import region_geometry
 from ..grid import Region, check_overlap
 from ..priors.builder import PriorBuilder
+from ..recipe import training_patches
 from ..schemes import ClassScheme
 from .inputs import (
     Paths,
     StageInputs,
     band_count,
     check_coverage,
+    coarse_cell_pixels,
     open_input,
     path_list,
 )
@@ -105,8 +108,8 @@ class LSRDataModule(GeoDataModule):
         prior_paths: Paths | None = None,
         train_labels: bool = False,
         cooccurrence: str | None = None,
-        prior_sigma: float = 31.0,
-        prior_kernel_size: int = 101,
+        prior_sigma: float | None = None,
+        prior_kernel_size: int | None = None,
         coarse_nodata: Sequence[float] = (0,),
         buildings_paths: Paths | None = None,
         roads_paths: Paths | None = None,
@@ -121,7 +124,7 @@ class LSRDataModule(GeoDataModule):
         val_patch_size: int | None = None,
         val_stride: int | None = None,
         context: int = 5,
-        length: int | None = None,
+        length: int | Literal['auto'] | None = None,
         num_workers: int = 0,
         split: Split = 'transductive',
         val_tiles: Sequence[str] = (),
@@ -150,8 +153,11 @@ class LSRDataModule(GeoDataModule):
                 never reads a label in training (and reads a third less).
             cooccurrence: bundled matrix name or CSV (needed for on-the-fly priors;
                 also names the classes).
-            prior_sigma: blur sigma in pixels of the imagery grid.
-            prior_kernel_size: blur kernel size in pixels.
+            prior_sigma: blur sigma in pixels of the imagery grid (default: one
+                coarse cell, read from the coarse rasters' resolution; the paper's
+                31 for 30 m NLCD on 1 m imagery).
+            prior_kernel_size: blur kernel size in pixels (default: 101 / 31
+                sigmas, as the paper's).
             coarse_nodata: coarse codes meaning nodata.
             buildings_paths: building footprints: vector file(s), or rasters
                 (values > 0 are buildings), for on-the-fly fusion or ``inputs``.
@@ -181,7 +187,9 @@ class LSRDataModule(GeoDataModule):
                 field (samples are ``patch_size + 2 * context`` pixels; the task
                 crops the context before the loss and metrics). The default, 5,
                 is half the receptive field of the paper's FCN.
-            length: training patches per epoch (default: sampler's choice).
+            length: training patches per epoch (default: sampler's choice;
+                ``'auto'``: from the training pixels, see
+                :func:`~torchgeo_lsr.recipe.training_patches`).
             num_workers: data-loader workers.
             split: ``'transductive'`` (train, validate and test on all tiles),
                 ``'tiles'`` or ``'regions'``.
@@ -235,7 +243,14 @@ class LSRDataModule(GeoDataModule):
             test_region=test_region,
         )
         # The dataset class is unused: setup assembles intersections of datasets.
-        super().__init__(ImageryRaster, batch_size, patch_size, length, num_workers)
+        super().__init__(
+            ImageryRaster,
+            batch_size,
+            patch_size,
+            None if length == 'auto' else length,
+            num_workers,
+        )
+        self.auto_length = length == 'auto'
         self.image_paths = path_list(image_paths)
         self.coarse_paths = path_list(coarse_paths)
         self.label_paths = path_list(label_paths)
@@ -427,7 +442,9 @@ class LSRDataModule(GeoDataModule):
         grid = {'crs': imagery.crs, 'res': imagery.res}
         sources: list[tuple[str, GeoDataset]] = []
         if self.builder is not None:
-            sources.append(('coarse', self._open('coarse', inputs.coarse, **grid)))
+            coarse = self._open('coarse', inputs.coarse, **grid)
+            self._resolve_blur(coarse, imagery)
+            sources.append(('coarse', coarse))
         else:
             sources.append(('prior', self._open('prior', inputs.prior, **grid)))
         if labels:
@@ -439,6 +456,45 @@ class LSRDataModule(GeoDataModule):
             files = sorted({str(p) for p in dict(sources)['coarse'].index['filepath']})
             priors.check_coarse_files(files, tuple(extent.bounds), imagery.crs)
         return sources
+
+    def _training_length(self, dataset: GeoDataset, size: int) -> int | None:
+        """Training patches per epoch: ``length``, or the recipe's for ``'auto'``.
+
+        Args:
+            dataset: the training dataset.
+            size: the training patch side in pixels.
+
+        Returns:
+            The number of patches (None: the sampler's choice).
+        """
+        if not self.auto_length:
+            return self.length
+        res = dataset.res
+        area = float(dataset.index.geometry.area.sum())
+        pixels = area / (res[0] * res[1])
+        length = training_patches(pixels, size, self.batch_size)
+        rank_zero_info(
+            f'training length: {length} patches of {size} px ({length // self.batch_size}'
+            f' steps) for {pixels:,.0f} training pixels'
+        )
+        return length
+
+    def _resolve_blur(self, coarse: RasterDataset, imagery: RasterDataset) -> None:
+        """Set a blur left to the data (one coarse cell) and say what was chosen.
+
+        Args:
+            coarse: the coarse labels.
+            imagery: the imagery.
+        """
+        if not self.prior_source.blur_pending:
+            return
+        cell = coarse_cell_pixels(coarse, imagery)
+        chosen = self.prior_source.resolve_blur(cell)
+        if chosen is not None:
+            rank_zero_info(
+                f'prior blur: sigma {chosen[0]:g} px, kernel {chosen[1]} px (one coarse'
+                f' cell = {cell:.4g} imagery pixels)'
+            )
 
     def _layers(self, inputs: StageInputs, imagery: RasterDataset) -> StageLayers:
         """The stage's auxiliary layers the inputs and fusion rules need.
@@ -554,12 +610,13 @@ class LSRDataModule(GeoDataModule):
                 self.stage_inputs('fit'), regions.get('fit'), labels=self.train_labels
             )
             check_patch_fits(self.train_dataset, train, size)
+            length = self._training_length(self.train_dataset, size)
             with warnings.catch_warnings():
                 # Deprecated for RandomPatchSampler, which mixes tiles in a batch; the
                 # paper's per-batch normalisation needs one tile per batch.
                 warnings.simplefilter('ignore', DeprecationWarning)
                 self.train_batch_sampler = RandomBatchGeoSampler(
-                    self.train_dataset, size, self.batch_size, self.length
+                    self.train_dataset, size, self.batch_size, length
                 )
         if stage in ('fit', 'validate'):
             self.val_dataset, _ = self._dataset(

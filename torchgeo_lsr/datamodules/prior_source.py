@@ -15,6 +15,7 @@ from collections.abc import Collection, Sequence
 from ..priors.builder import PriorBuilder
 from ..priors.cooccurrence import load_cooccurrence
 from ..priors.fusion import RuleSet, load_rules
+from ..recipe import blur_for_cell
 from ..schemes import ClassScheme, get_scheme
 from .tile_priors import TilePriors
 
@@ -70,8 +71,8 @@ class PriorSource:
         cooccurrence: str | None,
         precomputed: bool,
         coarse: bool,
-        sigma: float = 31.0,
-        kernel_size: int = 101,
+        sigma: float | None = 31.0,
+        kernel_size: int | None = 101,
         coarse_nodata: Sequence[float] = (0,),
         fusion_rules: str | None = None,
         layers: Collection[str] = (),
@@ -86,8 +87,10 @@ class PriorSource:
             precomputed: precomputed prior rasters are given (then nothing is
                 built).
             coarse: coarse label rasters are given.
-            sigma: blur sigma in pixels of the imagery grid.
-            kernel_size: blur kernel size in pixels.
+            sigma: blur sigma in pixels of the imagery grid (None: one coarse
+                cell, set by :meth:`resolve_blur` once the rasters are open).
+            kernel_size: blur kernel size in pixels (None: from sigma, see
+                :func:`~torchgeo_lsr.recipe.blur_for_cell`).
             coarse_nodata: coarse codes meaning nodata.
             fusion_rules: rule set name or YAML (see :func:`fusion_rule_set`).
             layers: names of the auxiliary layers given.
@@ -109,16 +112,49 @@ class PriorSource:
             matrix = load_cooccurrence(cooccurrence)
             scheme = matrix.fine
             if not precomputed:
+                # Until resolve_blur knows the coarse cell, a deferred blur is the
+                # paper's: nothing reads pixels before the rasters are open.
                 self.builder = PriorBuilder(
                     matrix,
-                    sigma=sigma,
-                    kernel_size=kernel_size,
+                    sigma=31.0 if sigma is None else sigma,
+                    kernel_size=kernel_size or blur_for_cell(sigma or 31.0)[1],
                     coarse_nodata=coarse_nodata,
                 )
                 self.builder.rules = fusion_rule_set(fusion_rules, layers)
         self.scheme = get_scheme(label_scheme) if label_scheme is not None else scheme
         self.coarse_lookup = None if coarse_lookup is None else list(coarse_lookup)
         self.tile_cooccurrences: dict[str, str] = {}
+        #: The blur is derived from the coarse cell at the first resolve_blur.
+        self.blur_pending = self.builder is not None and (
+            sigma is None or kernel_size is None
+        )
+        self._blur_request = (sigma, kernel_size)
+
+    def resolve_blur(self, cell_px: float) -> tuple[float, int] | None:
+        """Set a deferred blur from the coarse cell's side in imagery pixels.
+
+        Args:
+            cell_px: coarse cell side in pixels of the imagery grid.
+
+        Returns:
+            The ``(sigma, kernel_size)`` chosen, or None when nothing was deferred
+            (or it was resolved before).
+        """
+        if not self.blur_pending or self.builder is None:
+            return None
+        sigma, kernel_size = self._blur_request
+        auto_sigma, auto_kernel = blur_for_cell(cell_px if sigma is None else sigma)
+        chosen = (auto_sigma, kernel_size or auto_kernel)
+        builder = PriorBuilder(
+            self.builder.cooccurrence,
+            sigma=chosen[0],
+            kernel_size=chosen[1],
+            rules=self.builder.rules,
+            coarse_nodata=self.builder.coarse_nodata,
+        )
+        self.builder = builder
+        self.blur_pending = False
+        return chosen
 
     @property
     def halo(self) -> int:

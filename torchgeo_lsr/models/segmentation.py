@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torchgeo.tasks import SemanticSegmentation
 
+from .pixel_mlp import PixelMLP
 from .prior_net import PRIOR_NET_RECEPTIVE_FIELD, PriorNet
 
 __all__ = (
@@ -29,9 +30,10 @@ __all__ = (
     'size_multiple',
 )
 
-#: Models TorchGeo's segmentation task builds.
+#: Our per-pixel network, the prior network, and the models TorchGeo's segmentation
+#: task builds.
 ModelName = Literal[
-    'fcn', 'prior_net', 'unet', 'deeplabv3+', 'upernet', 'segformer', 'dpt'
+    'pixel_mlp', 'fcn', 'prior_net', 'unet', 'deeplabv3+', 'upernet', 'segformer', 'dpt'
 ]
 
 
@@ -47,7 +49,8 @@ def build_segmentation_model(
     """Build a segmentation network that outputs logits, as TorchGeo builds it.
 
     Args:
-        model: ``'fcn'`` (the paper's network: five 3x3 convolutions with
+        model: ``'pixel_mlp'`` (the default recipe's per-pixel network,
+            :class:`~torchgeo_lsr.models.PixelMLP`), ``'fcn'`` (the paper's network: five 3x3 convolutions with
             ``num_filters`` filters and leaky ReLUs, then a 1x1 convolution),
             ``'prior_net'`` (the learned prior network,
             :class:`~torchgeo_lsr.models.PriorNet`) or any other model name of
@@ -57,14 +60,21 @@ def build_segmentation_model(
         backbone: encoder of the segmentation-models-pytorch models.
         weights: encoder weights as TorchGeo takes them (True: ImageNet; a weight
             name or a checkpoint path); not for ``'fcn'``.
-        num_filters: filters per layer of ``'fcn'``.
+        num_filters: filters per layer of ``'fcn'`` (units of ``'pixel_mlp'``).
 
     Returns:
         The network (logits of shape (B, num_classes, H, W)).
 
     Raises:
-        ValueError: If ``weights`` are given for the FCN.
+        ValueError: If ``weights`` are given for the FCN or the per-pixel network.
     """
+    if model == 'pixel_mlp':
+        if weights:
+            raise ValueError(
+                'the per-pixel network has no pretrained weights: start from a '
+                'checkpoint instead (init_checkpoint)'
+            )
+        return PixelMLP(in_channels, num_classes, num_filters)
     if model == 'prior_net':
         if weights:
             raise ValueError('the prior network has no pretrained weights')
@@ -104,7 +114,7 @@ def size_multiple(model: str) -> int:
     Returns:
         1 for the FCNs, 32 for the encoder-decoder models (five halvings).
     """
-    return 1 if model in ('fcn', 'prior_net') else 32
+    return 1 if model in ('pixel_mlp', 'fcn', 'prior_net') else 32
 
 
 def receptive_field(model: str) -> int | None:
@@ -114,12 +124,15 @@ def receptive_field(model: str) -> int | None:
         model: a model name of :func:`build_segmentation_model`.
 
     Returns:
-        11 for the paper's FCN (five 3x3 convolutions), 21 for the prior network,
+        1 for the per-pixel network, 11 for the paper's FCN (five 3x3
+        convolutions), 21 for the prior network,
         None for the encoder-decoder models (their receptive field spans most of a
         patch).
     """
     if model == 'prior_net':
         return PRIOR_NET_RECEPTIVE_FIELD
+    if model == 'pixel_mlp':
+        return 1
     return 11 if model == 'fcn' else None
 
 

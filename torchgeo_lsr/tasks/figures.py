@@ -8,6 +8,7 @@ every validation epoch may draw, so deferring it would save nothing.
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 from lightning.pytorch.loggers import Logger
@@ -16,10 +17,10 @@ from torch import Tensor
 
 from ..io import atomic_path
 from ..plot import plot_prediction
-from ..schemes import ClassScheme
+from ..schemes import ClassScheme, generic_scheme
 from .tile_totals import log_posterior
 
-__all__ = ('FIGURE_TAG', 'log_figure', 'validation_figure')
+__all__ = ('FIGURE_TAG', 'log_figure', 'log_validation_figure', 'validation_figure')
 
 #: Name of the figure in TensorBoard.
 FIGURE_TAG = 'val/prediction'
@@ -95,3 +96,32 @@ def log_figure(logger: Logger, figure: Figure, *, epoch: int, step: int) -> Path
         return path
     finally:
         plt.close(figure)
+
+
+def log_validation_figure(
+    task: Any, batch: Mapping[str, Any], outputs: Mapping[str, Tensor]
+) -> None:
+    """Log the figure of a validation batch's first sample, from the global rank 0.
+
+    Args:
+        task: the :class:`~torchgeo_lsr.tasks.LSRSegmentation` (its logger,
+            trainer, classes and border).
+        batch: the (uncropped) batch.
+        outputs: its cropped outputs.
+    """
+    logger = task.logger
+    if not isinstance(logger, Logger) or not task.trainer.is_global_zero:
+        return
+    datamodule = getattr(task.trainer, 'datamodule', None)
+    scheme = getattr(datamodule, 'scheme', None) or generic_scheme(
+        range(task.hparams['num_classes']), names=task.names
+    )
+    figure = validation_figure(
+        batch['image'],
+        outputs,
+        outputs.get('log_r'),
+        scheme,
+        border=task.border,
+        title=f'epoch {task.current_epoch}',
+    )
+    log_figure(logger, figure, epoch=task.current_epoch, step=task.global_step)

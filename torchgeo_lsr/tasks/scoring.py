@@ -4,7 +4,10 @@
 (summed over processes under DDP by torchmetrics), :func:`metric_values` names
 the scores the task logs and :func:`scored_results` is the task's
 :attr:`~torchgeo_lsr.tasks.LSRSegmentation.test_results` (what ``torchgeo-lsr
-test --results`` writes).
+test --results`` writes). :class:`OutputConsistency` accumulates the label-free
+:class:`~torchgeo_lsr.label_free.CoarseConsistency` of each split and output, which
+needs no label, and :func:`consistency_warning` says when a model's map agrees
+less with its prior's fractions than the prior's own argmax.
 """
 
 import math
@@ -13,9 +16,18 @@ from typing import Any, cast
 
 from torch import Tensor, nn
 
+from ..label_free import CoarseConsistency
 from ..metrics import ConfusionMatrix, segmentation_scores
 
-__all__ = ('OUTPUTS', 'SPLITS', 'OutputConfusions', 'metric_values', 'scored_results')
+__all__ = (
+    'OUTPUTS',
+    'SPLITS',
+    'OutputConfusions',
+    'OutputConsistency',
+    'consistency_warning',
+    'metric_values',
+    'scored_results',
+)
 
 #: Scored outputs: the network, the implied posterior, the prior's argmax.
 OUTPUTS = ('q', 'r', 'prior')
@@ -82,6 +94,79 @@ class OutputConfusions(nn.ModuleDict):
         scores = segmentation_scores(metric.compute(), names)
         metric.reset()
         return scores
+
+
+class OutputConsistency(nn.ModuleDict):
+    """A label-free consistency score per split and output, ``'<split>_<output>'``."""
+
+    def __init__(self, num_classes: int) -> None:
+        """Start every count at zero.
+
+        Args:
+            num_classes: classes C.
+        """
+        super().__init__(
+            {
+                f'{split}_{output}': CoarseConsistency(num_classes)
+                for split in SPLITS
+                for output in OUTPUTS
+            }
+        )
+
+    def count(
+        self,
+        split: str,
+        prior: Tensor,
+        valid: Tensor,
+        predictions: Mapping[str, Tensor],
+    ) -> None:
+        """Count a batch's predictions against its prior.
+
+        Args:
+            split: ``'val'`` or ``'test'``.
+            prior: (B, C, H, W) prior.
+            valid: (B, H, W) pixels with data.
+            predictions: (B, H, W) predicted classes by output.
+        """
+        for output, predicted in predictions.items():
+            cast(CoarseConsistency, self[f'{split}_{output}']).update(
+                prior, predicted, valid
+            )
+
+    def scores(self, split: str) -> dict[str, float]:
+        """Each output's score so far; the counts start again from zero.
+
+        Args:
+            split: ``'val'`` or ``'test'``.
+
+        Returns:
+            ``{output: score}`` (NaN without pixels).
+        """
+        found = {}
+        for output in OUTPUTS:
+            metric = cast(CoarseConsistency, self[f'{split}_{output}'])
+            found[output] = float(metric.compute())
+            metric.reset()
+        return found
+
+
+def consistency_warning(scores: Mapping[str, float]) -> str | None:
+    """A warning when the map of r agrees less with the prior than its argmax.
+
+    Args:
+        scores: label-free scores by output (``'r'``, ``'prior'``).
+
+    Returns:
+        The warning, or None.
+    """
+    r, prior = scores.get('r', math.nan), scores.get('prior', math.nan)
+    if math.isnan(r) or math.isnan(prior) or r >= prior:
+        return None
+    return (
+        f'the label-free coarse consistency of r ({r:.3f}) is below the prior '
+        f"argmax's ({prior:.3f}): the model's map may be worse than its prior; check "
+        'the co-occurrence matrix, the imagery bands and the training length'
+    )
 
 
 def metric_values(

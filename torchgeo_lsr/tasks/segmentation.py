@@ -15,11 +15,12 @@ receptive field) is cropped from outputs and targets before losses and metrics.
 The task never opens a file.
 """
 
+import math
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal, cast, get_args
 
 import lightning.pytorch.utilities.types
-from lightning.pytorch.loggers import Logger
 from torch import Tensor
 from torch.optim import Adam
 from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -27,14 +28,20 @@ from torchgeo.tasks import BaseTask
 
 from ..losses import Denominator, LossName, QRForm, build_loss
 from ..models import ModelName, receptive_field
-from ..schemes import generic_scheme
 from .batch_checks import TrainingWatch, batch_validity, check_prior
 from .borders import crop_outputs
-from .figures import log_figure, validation_figure
+from .figures import log_validation_figure
 from .methods import Method, check_method, hard_label_loss, hard_target, network_input
 from .network import adopt_input_statistics, build_network
 from .raster_edges import forward_inside
-from .scoring import OUTPUTS, OutputConfusions, metric_values, scored_results
+from .scoring import (
+    OUTPUTS,
+    OutputConfusions,
+    OutputConsistency,
+    consistency_warning,
+    metric_values,
+    scored_results,
+)
 from .tile_totals import first_pass_log_mass, log_posterior, require_tiles
 
 __all__ = ('LSRSegmentation', 'LossName', 'Method', 'PosteriorTotals')
@@ -177,6 +184,7 @@ class LSRSegmentation(BaseTask):
         self.confusion = OutputConfusions(
             self.hparams['num_classes'], self.ignore_index
         )
+        self.consistency = OutputConsistency(self.hparams['num_classes'])
 
     def configure_optimizers(
         self,
@@ -417,17 +425,18 @@ class LSRSegmentation(BaseTask):
         outputs = self.outputs(batch)
         loss = self._loss(outputs)
         self.log(f'{split}_loss', loss, batch_size=outputs['log_q'].shape[0])
+        # r with the whole-tile totals of the first pass, or the batch's.
+        whole_tile = self._tile_log_mass if totals == 'tile' else None
+        log_r = log_posterior(outputs, whole_tile)
+        predictions = {
+            'q': outputs['log_q'].argmax(1),
+            'r': log_r.argmax(1),
+            'prior': outputs['prior'].argmax(1),
+        }
+        self.consistency.count(split, outputs['prior'], outputs['valid'], predictions)
         if 'target' in outputs:
-            # r with the whole-tile totals of the first pass, or the batch's.
-            whole_tile = self._tile_log_mass if totals == 'tile' else None
-            log_r = log_posterior(outputs, whole_tile)
-            predictions = {
-                'q': outputs['log_q'].argmax(1),
-                'r': log_r.argmax(1),
-                'prior': outputs['prior'].argmax(1),
-            }
             self.confusion.count(split, outputs['target'], predictions)
-            outputs['log_r'] = log_r
+        outputs['log_r'] = log_r
         self._last_outputs = outputs
         return loss
 
@@ -449,7 +458,7 @@ class LSRSegmentation(BaseTask):
             and self.current_epoch % every == 0
             and not self.trainer.sanity_checking
         ):
-            self._log_figure(batch, self._last_outputs)
+            log_validation_figure(self, batch, self._last_outputs)
 
     def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         """Compute the test loss and update q / r / prior-argmax metrics.
@@ -532,10 +541,30 @@ class LSRSegmentation(BaseTask):
         self._watch.finite.check()
 
     def on_validation_epoch_end(self) -> None:
-        """Log validation q / r scores."""
+        """Log validation q / r scores and the label-free consistency of each."""
         for output in ('q', 'r'):
             self._log_scores('val', output)
         self.confusion.matrix('val', 'prior').reset()
+        self._log_consistency('val')
+
+    def _log_consistency(self, split: str) -> dict[str, float]:
+        """Log the label-free consistency of q, r and the prior argmax.
+
+        Args:
+            split: ``'val'`` or ``'test'``.
+
+        Returns:
+            ``{output: score}`` (the counts start again from zero).
+        """
+        scores = self.consistency.scores(split)
+        values = {
+            f'{split}_consistency_{output}': value
+            for output, value in scores.items()
+            if not math.isnan(value)
+        }
+        if values:
+            self.log_dict(values, sync_dist=False)
+        return scores
 
     def on_test_epoch_start(self) -> None:
         """With whole-tile posteriors, sum q over every test tile first.
@@ -555,28 +584,9 @@ class LSRSegmentation(BaseTask):
         self.test_results = scored_results(
             self.hparams['method'], self.hparams['loss'], scores
         )
+        label_free = self._log_consistency('test')
+        self.test_results['label_free'] = label_free
+        warning = consistency_warning(label_free)
+        if warning is not None and self.model is not None:
+            warnings.warn(warning, stacklevel=1)
         self._tile_log_mass = None
-
-    def _log_figure(self, batch: dict[str, Any], outputs: dict[str, Tensor]) -> None:
-        """Log a figure of the first sample (see :mod:`~torchgeo_lsr.tasks.figures`).
-
-        Args:
-            batch: the (uncropped) batch.
-            outputs: its cropped outputs.
-        """
-        logger = self.logger
-        if not isinstance(logger, Logger) or not self.trainer.is_global_zero:
-            return
-        datamodule = getattr(self.trainer, 'datamodule', None)
-        scheme = getattr(datamodule, 'scheme', None) or generic_scheme(
-            range(self.hparams['num_classes']), names=self.names
-        )
-        figure = validation_figure(
-            batch['image'],
-            outputs,
-            outputs.get('log_r'),
-            scheme,
-            border=self.border,
-            title=f'epoch {self.current_epoch}',
-        )
-        log_figure(logger, figure, epoch=self.current_epoch, step=self.global_step)
