@@ -84,19 +84,19 @@ class Case:
 
 
 CASES = (
-    Case('town-1m-nlcd', None, 768, 11, quick=True, source='town'),
+    Case('town-1m-nlcd', None, 640, 11, quick=True, source='town'),
     Case('landsat-28.5m-6band-mode8', None, 0, 0, quick=True, source='landsat'),
     Case(
         'rural-1m-rgbn-rules',
         LandscapeOptions('rural', 5, 4, 1.0, 'rules', 30, crs='EPSG:32617'),
-        768,
+        640,
         1,
         quick=True,
     ),
     Case(
         'urban-1m-rgb-mode',
         LandscapeOptions('urban', 6, 3, 1.0, 'mode', 30, crs='EPSG:32633'),
-        768,
+        640,
         2,
     ),
     Case(
@@ -108,7 +108,7 @@ CASES = (
     Case(
         'wetland-0.5m-rgbn-rules',
         LandscapeOptions('wetland', 5, 4, 0.5, 'rules', 20, crs='EPSG:32755'),
-        768,
+        640,
         4,
     ),
     Case(
@@ -135,7 +135,7 @@ CASES = (
         LandscapeOptions(
             'rural', 8, 4, 1.0, 'rules', 30, label_noise=0.1, rare_share=0.006
         ),
-        768,
+        640,
         8,
         quick=True,
     ),

@@ -54,7 +54,7 @@ PIXEL_VISITS = 20.0
 
 #: Fewest and most training steps of the automatic length.
 MIN_TRAINING_STEPS = 300
-MAX_TRAINING_STEPS = 1500
+MAX_TRAINING_STEPS = 500
 
 
 def training_patches(pixels: float, patch_size: int, batch_size: int) -> int:

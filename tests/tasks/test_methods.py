@@ -19,7 +19,7 @@ def test_methods_and_their_defaults() -> None:
     with pytest.raises(ValueError, match='unknown method'):
         check_method('magic')
     assert all(default_output_smoothing(m) == 1e-8 for m in SUPERVISED)
-    assert default_output_smoothing('lsr') == 1e-4
+    assert default_output_smoothing('lsr') == 0.01
     assert network_in_channels('hr_aux', 4, 5) == 9
     assert network_in_channels('hr', 4, 5) == 4
 

@@ -21,7 +21,7 @@ def test_build_network() -> None:
     assert build_network({**HPARAMS, 'method': 'prior_argmax'}) is None
     model = build_network(HPARAMS)
     assert model is not None
-    assert model.eps == 1e-4
+    assert model.eps == 0.01
     aux = build_network({**HPARAMS, 'method': 'hr_aux', 'output_smoothing': 0.1})
     assert aux is not None
     assert aux.eps == 0.1

@@ -67,7 +67,8 @@ def test_outputs_crop_the_border_and_ignore_invalid_pixels() -> None:
 
 
 def test_border_defaults() -> None:
-    assert task().border == 5  # half the FCN's receptive field
+    assert task().border == 0  # the per-pixel network sees one pixel
+    assert task(model='fcn').border == 5  # half the FCN's receptive field
     assert task(model='unet', backbone='resnet18').border == 0
     assert task(border=2).border == 2
     model = task()
@@ -85,7 +86,7 @@ def test_prior_smoothing() -> None:
 
 def test_losses_of_each_method() -> None:
     data = batch()
-    model = task(border=0)
+    model = task(border=0, warmup_steps=0)
     out = model.outputs(data)
     expected = QRLoss('free_energy')(out['log_q'], out['prior'], mask=out['valid'])
     torch.testing.assert_close(model._loss(out), expected)
@@ -183,7 +184,7 @@ def test_init_checkpoint(tmp_path: Path, tiny_scene: TinyScene) -> None:
 def test_checkpoint_keeps_the_ema_denominator(
     tmp_path: Path, tiny_scene: TinyScene
 ) -> None:
-    model = task(denominator='ema', momentum=0.5)
+    model = task(denominator='ema', momentum=0.5, warmup_steps=0)
     trainer = L.Trainer(
         max_steps=2,
         limit_val_batches=0,
@@ -254,7 +255,9 @@ def test_whole_tile_posterior_equals_the_reference(
 def test_training_improves_over_the_prior(tiny_scene: TinyScene) -> None:
     """A short seeded QR run already beats the prior's argmax (r, class-mean IoU)."""
     L.seed_everything(0)
-    model = task(num_filters=16, lr=3e-3, warmup_steps=10, plot_every_n_epochs=0)
+    model = task(
+        model='fcn', num_filters=16, lr=3e-3, warmup_steps=10, plot_every_n_epochs=0
+    )
     dm = datamodule(tiny_scene, batch_size=8, patch_size=64, length=8 * 60)
     trainer = L.Trainer(
         max_epochs=1,

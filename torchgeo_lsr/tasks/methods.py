@@ -55,15 +55,17 @@ def check_method(method: str) -> None:
 
 
 def default_output_smoothing(method: Method) -> float:
-    """The paper's output smoothing ε of a method.
+    """The default output smoothing ε of a method.
 
     Args:
         method: the method.
 
     Returns:
-        1e-8 for models trained on hard labels, else 1e-4 (learning from priors).
+        1e-8 for models trained on hard labels (the paper's), else 0.01 (learning
+        from priors: the default recipe's floor on q, so that r = p q / S cannot
+        erase a class the prior holds; the paper's configs set its 1e-4).
     """
-    return 1e-8 if method in SUPERVISED else 1e-4
+    return 1e-8 if method in SUPERVISED else 0.01
 
 
 def network_in_channels(method: Method, in_channels: int, num_classes: int) -> int:

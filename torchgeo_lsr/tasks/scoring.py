@@ -145,7 +145,7 @@ class OutputConsistency(nn.ModuleDict):
         found = {}
         for output in OUTPUTS:
             metric = cast(CoarseConsistency, self[f'{split}_{output}'])
-            found[output] = float(metric.compute())
+            found[output] = float(metric.compute()) if metric.update_called else math.nan
             metric.reset()
         return found
 

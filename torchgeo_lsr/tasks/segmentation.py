@@ -64,12 +64,12 @@ class LSRSegmentation(BaseTask):
 
     def __init__(
         self,
-        model: ModelName = 'fcn',
+        model: ModelName = 'pixel_mlp',
         backbone: str = 'resnet18',
         weights: str | bool | None = None,
         in_channels: int = 4,
         num_classes: int = 5,
-        num_filters: int = 128,
+        num_filters: int = 32,
         method: Method = 'lsr',
         loss: LossName = 'qr',
         qr_form: QRForm = 'free_energy',
@@ -79,25 +79,28 @@ class LSRSegmentation(BaseTask):
         prior_smoothing: float = 1e-4,
         normalize_input: bool = True,
         border: int | None = None,
-        warmup_steps: int = 0,
+        warmup_steps: int = 30,
         init_checkpoint: str | None = None,
         class_names: Sequence[str] | None = None,
         posterior_totals: PosteriorTotals = 'tile',
-        lr: float = 1e-4,
+        lr: float = 3e-3,
         patience: int = 4,
         plot_every_n_epochs: int = 1,
     ) -> None:
         """Initialise the task.
 
         Args:
-            model: ``'fcn'`` (the paper's network) or another model name TorchGeo's
+            model: ``'pixel_mlp'`` (the default recipe's per-pixel network, see
+                :mod:`torchgeo_lsr.models.pixel_mlp`), ``'fcn'`` (the paper's
+                network) or another model name TorchGeo's
                 segmentation task builds (``'unet'``, ``'deeplabv3+'``, ...).
             backbone: encoder of the non-FCN models.
             weights: encoder weights as TorchGeo takes them (non-FCN models).
             in_channels: imagery bands (``'hr_aux'`` adds the prior's channels).
             num_classes: classes of the prior and the labels; the labels' ignore
                 index is ``num_classes``.
-            num_filters: filters per layer of the FCN (the paper: 128).
+            num_filters: filters per layer of the FCN (the paper: 128) or units
+                per layer of the per-pixel network (the recipe: 32).
             method: ``'lsr'``, ``'prior_argmax'``, ``'hard_naive'``, ``'hr'`` or
                 ``'hr_aux'``.
             loss: loss on the prior for ``'lsr'``: ``'qr'``, ``'rq'``, ``'ce'`` or
@@ -105,8 +108,9 @@ class LSRSegmentation(BaseTask):
             qr_form: ``'free_energy'`` (the land-cover results) or ``'kl'``.
             denominator: class totals of QR/RQ: ``'batch'`` or ``'ema'``.
             momentum: weight of the running totals for ``'ema'``.
-            output_smoothing: ε of ``q = (softmax + ε) / (1 + C ε)`` (default: the
-                paper's 1e-4 for learning from priors, 1e-8 for hard labels).
+            output_smoothing: ε of ``q = (softmax + ε) / (1 + C ε)`` (default:
+                0.01 for learning from priors, the recipe's floor; 1e-8 for hard
+                labels, the paper's; the paper's configs set its 1e-4).
             prior_smoothing: ε added to the normalised prior before renormalising
                 (the paper: 1e-4), in training and evaluation.
             normalize_input: standardise the imagery bands with their mean and
@@ -117,7 +121,8 @@ class LSRSegmentation(BaseTask):
                 (default: the data module's ``context`` if it has one, else half
                 the FCN's receptive field, or 0 for other models).
             warmup_steps: steps of cross-entropy on the prior before ``loss``
-                takes over (the paper's advice for QR/RQ from a random start).
+                takes over (the paper's advice for QR/RQ from a random start; the
+                recipe: 30).
             init_checkpoint: a checkpoint of this task (or of TorchGeo's
                 segmentation task, or a state dict) whose network weights to start
                 from, e.g. an ``'hr'`` model trained in another city.
@@ -126,7 +131,8 @@ class LSRSegmentation(BaseTask):
             posterior_totals: class totals of ``r`` in testing: ``'tile'`` (each
                 pixel's whole tile, as the paper evaluated; one extra pass over the
                 test data) or ``'batch'``.
-            lr: learning rate of Adam (the paper's optimiser).
+            lr: learning rate of Adam (the paper's optimiser; the paper's FCN
+                used 1e-4, the recipe's per-pixel network 3e-3).
             patience: epochs without improvement of the validation loss before the
                 learning rate is divided by ten.
             plot_every_n_epochs: a validation figure every this many epochs (0:
