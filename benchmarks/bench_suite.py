@@ -84,31 +84,31 @@ class Case:
 
 
 CASES = (
-    Case('town-1m-nlcd', None, 640, 11, quick=True, source='town'),
+    Case('town-1m-nlcd', None, 512, 11, quick=True, source='town'),
     Case('landsat-28.5m-6band-mode8', None, 0, 0, quick=True, source='landsat'),
     Case(
         'rural-1m-rgbn-rules',
         LandscapeOptions('rural', 5, 4, 1.0, 'rules', 30, crs='EPSG:32617'),
-        640,
+        512,
         1,
         quick=True,
     ),
     Case(
         'urban-1m-rgb-mode',
         LandscapeOptions('urban', 6, 3, 1.0, 'mode', 30, crs='EPSG:32633'),
-        640,
+        512,
         2,
     ),
     Case(
         'arid-2m-rgbn-scheme',
         LandscapeOptions('arid', 6, 4, 2.0, 'scheme', 15, crs='EPSG:32612'),
-        640,
+        512,
         3,
     ),
     Case(
         'wetland-0.5m-rgbn-rules',
         LandscapeOptions('wetland', 5, 4, 0.5, 'rules', 20, crs='EPSG:32755'),
-        640,
+        512,
         4,
     ),
     Case(
@@ -135,7 +135,7 @@ CASES = (
         LandscapeOptions(
             'rural', 8, 4, 1.0, 'rules', 30, label_noise=0.1, rare_share=0.006
         ),
-        640,
+        512,
         8,
         quick=True,
     ),
@@ -160,7 +160,7 @@ CASES = (
             nodata_corner=0.2,
             nuisances=Nuisances(haze=0.06),
         ),
-        640,
+        512,
         10,
     ),
 )

@@ -53,8 +53,8 @@ def blur_for_cell(cell_px: float) -> tuple[float, int]:
 PIXEL_VISITS = 20.0
 
 #: Fewest and most training steps of the automatic length.
-MIN_TRAINING_STEPS = 300
-MAX_TRAINING_STEPS = 500
+MIN_TRAINING_STEPS = 150
+MAX_TRAINING_STEPS = 300
 
 
 def training_patches(pixels: float, patch_size: int, batch_size: int) -> int:

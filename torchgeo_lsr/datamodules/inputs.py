@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 import rasterio
 from rasterio.errors import RasterioIOError
-from rasterio.warp import calculate_default_transform
 from torchgeo.datasets import DatasetNotFoundError, GeoDataset, RasterDataset
 from torchgeo.datasets.utils import find_files
 
@@ -44,7 +43,6 @@ __all__ = (
     'band_count',
     'check_coverage',
     'check_georeferenced',
-    'coarse_cell_pixels',
     'is_raster',
     'open_input',
     'path_list',
@@ -235,31 +233,6 @@ def select_tiles(
             raise ValueError(f'no imagery file named {wanted!r} for the split')
     keep = [f for f in files if not names or any(_names_file(f, n) for n in names)]
     return [f for f in keep if not any(_names_file(f, n) for n in exclude)]
-
-
-def coarse_cell_pixels(coarse: RasterDataset, imagery: RasterDataset) -> float:
-    """Side of a coarse label cell in pixels of the imagery grid.
-
-    Read from the first coarse file's own resolution (the dataset itself is opened
-    on the imagery's grid), reprojected to the imagery's CRS when they differ.
-
-    Args:
-        coarse: the coarse labels.
-        imagery: the imagery.
-
-    Returns:
-        The cell side in imagery pixels.
-    """
-    path = min(str(p) for p in coarse.index['filepath'])
-    with open_raster(path, 'coarse labels') as src:
-        if src.crs == imagery.crs:
-            res = float(src.res[0])
-        else:
-            transform, _, _ = calculate_default_transform(
-                src.crs, imagery.crs, src.width, src.height, *src.bounds
-            )
-            res = float(abs(transform.a))
-    return res / float(imagery.res[0])
 
 
 def band_count(dataset: RasterDataset) -> int:

@@ -21,8 +21,9 @@ from torchgeo.datasets import DatasetNotFoundError
 
 from ..datasets.rasters import LayerRaster
 from ..datasets.vectors import rasterize_layer, read_vector_layer
+from ..grid import check_overlap
 from ..priors.fusion import RasterisationOptions, RuleSet
-from .inputs import Paths, is_raster, path_list
+from .inputs import Paths, check_georeferenced, is_raster, path_list
 
 __all__ = (
     'INPUT_CHANNELS',
@@ -166,6 +167,27 @@ class StageLayers:
                     frame.attrs[OPTIONS_ATTR] = rules.options(name)
                 vectors[name] = frame
         return cls(rasters, vectors)
+
+    def check_rasters(self, extent: Any, crs: Any) -> None:
+        """Refuse raster layers without a CRS or away from the imagery.
+
+        Args:
+            extent: the imagery's geometry.
+            crs: its CRS.
+
+        Raises:
+            ValueError: If a raster layer has no CRS or does not overlap the
+                imagery.
+        """
+        for name, raster in self.rasters.items():
+            check_georeferenced(raster.files, f'{name} layer')
+            check_overlap(
+                extent,
+                raster.index.geometry.union_all(),
+                first_name='the imagery',
+                second_name=f'the {name} layer',
+                first_crs=crs,
+            )
 
 
 def _open_raster_layer(name: str, files: list[str], crs: Any, res: Any) -> LayerRaster:

@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import GeoDataset, RasterDataset
@@ -40,20 +39,18 @@ from torchgeo.samplers import GriddedPatchSampler, RandomBatchGeoSampler
 
 from ..datasets.rasters import ImageryRaster
 from ..datasets.regions import region_geometry
-from ..grid import Region, check_overlap
+from ..grid import Region
 from ..priors.builder import PriorBuilder
-from ..recipe import training_patches
 from ..schemes import ClassScheme
+from .derived import resolve_blur, training_length
 from .inputs import (
     Paths,
     StageInputs,
     band_count,
     check_coverage,
-    coarse_cell_pixels,
     open_input,
     path_list,
 )
-from .inputs import check_georeferenced as check_crs
 from .layer_set import (
     LAYER_NAMES,
     StageLayers,
@@ -153,11 +150,9 @@ class LSRDataModule(GeoDataModule):
                 never reads a label in training (and reads a third less).
             cooccurrence: bundled matrix name or CSV (needed for on-the-fly priors;
                 also names the classes).
-            prior_sigma: blur sigma in pixels of the imagery grid (default: one
-                coarse cell, read from the coarse rasters' resolution; the paper's
-                31 for 30 m NLCD on 1 m imagery).
-            prior_kernel_size: blur kernel size in pixels (default: 101 / 31
-                sigmas, as the paper's).
+            prior_sigma: blur sigma in imagery pixels (default: one coarse cell,
+                from the rasters' resolutions; the paper's 31 for 30 m on 1 m).
+            prior_kernel_size: blur kernel size in pixels (default: from sigma).
             coarse_nodata: coarse codes meaning nodata.
             buildings_paths: building footprints: vector file(s), or rasters
                 (values > 0 are buildings), for on-the-fly fusion or ``inputs``.
@@ -188,8 +183,7 @@ class LSRDataModule(GeoDataModule):
                 crops the context before the loss and metrics). The default, 5,
                 is half the receptive field of the paper's FCN.
             length: training patches per epoch (default: sampler's choice;
-                ``'auto'``: from the training pixels, see
-                :func:`~torchgeo_lsr.recipe.training_patches`).
+                ``'auto'``: :func:`~torchgeo_lsr.recipe.training_patches`).
             num_workers: data-loader workers.
             split: ``'transductive'`` (train, validate and test on all tiles),
                 ``'tiles'`` or ``'regions'``.
@@ -243,13 +237,8 @@ class LSRDataModule(GeoDataModule):
             test_region=test_region,
         )
         # The dataset class is unused: setup assembles intersections of datasets.
-        super().__init__(
-            ImageryRaster,
-            batch_size,
-            patch_size,
-            None if length == 'auto' else length,
-            num_workers,
-        )
+        fixed = None if length == 'auto' else length
+        super().__init__(ImageryRaster, batch_size, patch_size, fixed, num_workers)
         self.auto_length = length == 'auto'
         self.image_paths = path_list(image_paths)
         self.coarse_paths = path_list(coarse_paths)
@@ -443,7 +432,7 @@ class LSRDataModule(GeoDataModule):
         sources: list[tuple[str, GeoDataset]] = []
         if self.builder is not None:
             coarse = self._open('coarse', inputs.coarse, **grid)
-            self._resolve_blur(coarse, imagery)
+            resolve_blur(self.prior_source, coarse, imagery)
             sources.append(('coarse', coarse))
         else:
             sources.append(('prior', self._open('prior', inputs.prior, **grid)))
@@ -456,45 +445,6 @@ class LSRDataModule(GeoDataModule):
             files = sorted({str(p) for p in dict(sources)['coarse'].index['filepath']})
             priors.check_coarse_files(files, tuple(extent.bounds), imagery.crs)
         return sources
-
-    def _training_length(self, dataset: GeoDataset, size: int) -> int | None:
-        """Training patches per epoch: ``length``, or the recipe's for ``'auto'``.
-
-        Args:
-            dataset: the training dataset.
-            size: the training patch side in pixels.
-
-        Returns:
-            The number of patches (None: the sampler's choice).
-        """
-        if not self.auto_length:
-            return self.length
-        res = dataset.res
-        area = float(dataset.index.geometry.area.sum())
-        pixels = area / (res[0] * res[1])
-        length = training_patches(pixels, size, self.batch_size)
-        rank_zero_info(
-            f'training length: {length} patches of {size} px ({length // self.batch_size}'
-            f' steps) for {pixels:,.0f} training pixels'
-        )
-        return length
-
-    def _resolve_blur(self, coarse: RasterDataset, imagery: RasterDataset) -> None:
-        """Set a blur left to the data (one coarse cell) and say what was chosen.
-
-        Args:
-            coarse: the coarse labels.
-            imagery: the imagery.
-        """
-        if not self.prior_source.blur_pending:
-            return
-        cell = coarse_cell_pixels(coarse, imagery)
-        chosen = self.prior_source.resolve_blur(cell)
-        if chosen is not None:
-            rank_zero_info(
-                f'prior blur: sigma {chosen[0]:g} px, kernel {chosen[1]} px (one coarse'
-                f' cell = {cell:.4g} imagery pixels)'
-            )
 
     def _layers(self, inputs: StageInputs, imagery: RasterDataset) -> StageLayers:
         """The stage's auxiliary layers the inputs and fusion rules need.
@@ -514,16 +464,7 @@ class LSRDataModule(GeoDataModule):
         layers = StageLayers.open(
             names, inputs.layers, imagery.crs, imagery.res, self.prior_source.rules
         )
-        extent = imagery.index.geometry.union_all()
-        for name, raster in layers.rasters.items():
-            check_crs(raster.files, f'{name} layer')
-            check_overlap(
-                extent,
-                raster.index.geometry.union_all(),
-                first_name='the imagery',
-                second_name=f'the {name} layer',
-                first_crs=imagery.crs,
-            )
+        layers.check_rasters(imagery.index.geometry.union_all(), imagery.crs)
         return layers
 
     def _sample_spec(
@@ -610,13 +551,14 @@ class LSRDataModule(GeoDataModule):
                 self.stage_inputs('fit'), regions.get('fit'), labels=self.train_labels
             )
             check_patch_fits(self.train_dataset, train, size)
-            length = self._training_length(self.train_dataset, size)
+            if self.auto_length:
+                self.length = training_length(self.train_dataset, size, self.batch_size)
             with warnings.catch_warnings():
                 # Deprecated for RandomPatchSampler, which mixes tiles in a batch; the
                 # paper's per-batch normalisation needs one tile per batch.
                 warnings.simplefilter('ignore', DeprecationWarning)
                 self.train_batch_sampler = RandomBatchGeoSampler(
-                    self.train_dataset, size, self.batch_size, length
+                    self.train_dataset, size, self.batch_size, self.length
                 )
         if stage in ('fit', 'validate'):
             self.val_dataset, _ = self._dataset(

@@ -6,9 +6,13 @@
   (:mod:`.vector_files`) or OpenStreetMap (:mod:`.osm`), rasterised
   (:mod:`.rasterize`) with the paper's rules (:mod:`.layer_options`);
 * :mod:`.scene`: :func:`make_scene` writes a georeferenced synthetic scene (NAIP-like
-  imagery, 1 m EnviroAtlas labels, 30 m NLCD, vector layers, manifest).
+  imagery, 1 m EnviroAtlas labels, 30 m NLCD, vector layers, manifest);
+* :mod:`.landscape`: :func:`make_landscape` writes landscapes of other styles,
+  sensors, resolutions, class counts and coarse-label kinds (the multi-scene
+  suite's cases).
 """
 
+from .landscape import LandscapeOptions, make_landscape
 from .rasters import CoarseLabelRaster, ImageryRaster, LabelRaster, PriorRaster
 from .scene import SceneManifest, make_scene
 from .vectors import (
@@ -23,9 +27,11 @@ __all__ = (
     'CoarseLabelRaster',
     'ImageryRaster',
     'LabelRaster',
+    'LandscapeOptions',
     'PriorRaster',
     'SceneManifest',
     'download_osm_layers',
+    'make_landscape',
     'make_scene',
     'rasterize_layer',
     'read_vector_layer',

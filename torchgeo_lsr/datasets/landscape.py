@@ -46,7 +46,14 @@ from ._landscape_layout import layout_classes
 from ._landscape_render import Nuisances, render_reflectance
 from ._scene_fields import scene_rng
 
-__all__ = ('LandscapeOptions', 'Nuisances', 'make_landscape')
+__all__ = (
+    'BAND_SETS',
+    'COARSE_KINDS',
+    'STYLES',
+    'LandscapeOptions',
+    'Nuisances',
+    'make_landscape',
+)
 
 #: Largest reflectance of uint8 imagery (brighter pixels saturate), as NAIP's range.
 UINT8_FULL_SCALE = 0.4

@@ -145,7 +145,9 @@ class OutputConsistency(nn.ModuleDict):
         found = {}
         for output in OUTPUTS:
             metric = cast(CoarseConsistency, self[f'{split}_{output}'])
-            found[output] = float(metric.compute()) if metric.update_called else math.nan
+            found[output] = (
+                float(metric.compute()) if metric.update_called else math.nan
+            )
             metric.reset()
         return found
 
