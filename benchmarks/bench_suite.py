@@ -624,6 +624,9 @@ def main() -> None:
     parser.add_argument('--cases', default=None, help='comma-separated case names')
     parser.add_argument('--methods', default=None, help='comma-separated methods')
     parser.add_argument('--set', action='append', default=[], help='override key=value')
+    parser.add_argument(
+        '--resume', action='store_true', help='keep the cases of an earlier suite.json'
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -640,11 +643,19 @@ def main() -> None:
     for item in args.set:
         key, value = item.split('=', 1)
         extra += [f'--{key}', value]
+    # Results are written after every case; --resume keeps those already there.
+    done_path = out / 'suite.json'
     results: dict[str, Any] = {}
+    if args.resume and done_path.exists():
+        results = json.loads(done_path.read_text())
     start = time.perf_counter()
     for case in cases:
+        if case.name in results:
+            print(f'{case.name}: kept from {done_path}', flush=True)
+            continue
         print(f'[{time.perf_counter() - start:6.0f} s] {case.name} ...', flush=True)
         results[case.name] = run_case(case, out, args.config, extra, methods)
+        done_path.write_text(json.dumps(results, indent=1))
         qr = results[case.name]['scores']['qr (r)']['miou']
         prior = results[case.name]['scores']['prior argmax']['miou']
         print(
@@ -653,7 +664,7 @@ def main() -> None:
         )
     text = table(results)
     summary = checks(results)
-    elapsed = time.perf_counter() - start
+    elapsed = sum(case['seconds'] for case in results.values())
     report = (
         f'{text}\n\n'
         + '\n'.join(f'- {line}' for line in summary)

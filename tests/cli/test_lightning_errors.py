@@ -79,7 +79,7 @@ def test_error_in_fit(
     [
         (('    warmup_steps: 30', '    warmup_stepz: 30'), WARMUP_TYPO),
         (
-            ('    batch_size: 16', '    batch_sise: 16'),
+            ('    batch_size: 8', '    batch_sise: 8'),
             (
                 "unknown key 'data.init_args.batch_sise' (LSRDataModule takes no "
                 "such argument): did you mean 'data.init_args.batch_size'?"

@@ -25,7 +25,7 @@ def test_make_scene_landscape(
     out = tmp_path / 'arid'
     args = ['make-scene', str(out), '--generator', 'landscape', '--size', '64']
     args += ['--style', 'arid', '--bands', '6', '--resolution', '30']
-    args += ['--coarse-kind', 'mode', '--coarse-factor', '8', '--tiles', '1']
+    args += ['--coarse_kind', 'mode', '--coarse_factor', '8', '--tiles', '1']
     assert main(args) == 0
     assert 'arid landscape' in capsys.readouterr().out
     assert (out / 'image' / 'tile_0.tif').exists()

@@ -18,7 +18,7 @@ from ..datasets.landscape import (
     Nuisances,
     make_landscape,
 )
-from .subcommand import Subcommand
+from .subcommand import Subcommand, option_names
 
 __all__ = ('MAKE_SCENE', 'add_arguments', 'run')
 
@@ -46,16 +46,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     land.add_argument('--classes', type=int, default=5, help='2 to 8 classes')
     land.add_argument('--bands', type=int, choices=sorted(BAND_SETS), default=4)
     land.add_argument('--resolution', type=float, default=1.0, help='metres / pixel')
-    land.add_argument('--coarse-kind', choices=COARSE_KINDS, default='rules')
     land.add_argument(
-        '--coarse-factor', type=int, default=30, help='pixels per coarse cell side'
+        *option_names('coarse_kind'), choices=COARSE_KINDS, default='rules'
     )
-    land.add_argument('--label-noise', type=float, default=0.02)
-    land.add_argument('--rare-share', type=float, default=None)
+    land.add_argument(
+        *option_names('coarse_factor'),
+        type=int,
+        default=30,
+        help='pixels per coarse cell side',
+    )
+    land.add_argument(*option_names('label_noise'), type=float, default=0.02)
+    land.add_argument(*option_names('rare_share'), type=float, default=None)
     land.add_argument('--crs', default='EPSG:32633')
     land.add_argument('--season', type=float, default=0.3, help='senescence, 0-1')
-    land.add_argument('--no-shadows', action='store_true')
-    land.add_argument('--nodata-corner', type=float, default=0.0)
+    land.add_argument(*option_names('no_shadows'), action='store_true')
+    land.add_argument(*option_names('nodata_corner'), type=float, default=0.0)
 
 
 def run(args: argparse.Namespace) -> int:

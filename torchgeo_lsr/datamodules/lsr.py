@@ -30,7 +30,6 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import torch
 from torch import Tensor
 from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import GeoDataset, RasterDataset
@@ -68,7 +67,7 @@ from .splits import (
     check_patch_fits,
     geometry_bounds,
 )
-from .statistics import channel_statistics, imagery_statistics
+from .statistics import datamodule_statistics
 from .tile_priors import TileLayout
 
 __all__ = (
@@ -210,8 +209,6 @@ class LSRDataModule(GeoDataModule):
         Raises:
             ValueError: On inconsistent arguments.
         """
-        if context < 0:
-            raise ValueError(f'context must be >= 0, got {context}')
         self.layer_paths = layer_paths(
             buildings_paths, roads_paths, waterways_paths, waterbodies_paths
         )
@@ -237,9 +234,7 @@ class LSRDataModule(GeoDataModule):
             test_region=test_region,
         )
         # The dataset class is unused: setup assembles intersections of datasets.
-        fixed = None if length == 'auto' else length
-        super().__init__(ImageryRaster, batch_size, patch_size, fixed, num_workers)
-        self.auto_length = length == 'auto'
+        super().__init__(ImageryRaster, batch_size, patch_size, None, num_workers)
         self.image_paths = path_list(image_paths)
         self.coarse_paths = path_list(coarse_paths)
         self.label_paths = path_list(label_paths)
@@ -251,13 +246,24 @@ class LSRDataModule(GeoDataModule):
             'prior': prior_glob,
         }
         self.image_scale, self.image_nodata = image_scale, image_nodata
-        self.context = context
-        self._eval(eval_batch_size, eval_patch_size, val_patch_size, val_stride)
+        sizes = (eval_batch_size, eval_patch_size, val_patch_size, val_stride)
+        self._sizes(context, length, *sizes)
 
-    def _eval(
-        self, batch: int | None, patch: int | None, val: int | None, cell: int | None
+    def _sizes(
+        self,
+        context: int,
+        length: int | Literal['auto'] | None,
+        batch: int | None,
+        patch: int | None,
+        val: int | None,
+        cell: int | None,
     ) -> None:
-        """Set the evaluation batch size and grids (the arguments of ``__init__``)."""
+        """Set the context, training length and evaluation sizes (``__init__``'s)."""
+        if context < 0:
+            raise ValueError(f'context must be >= 0, got {context}')
+        self.context = context
+        self.auto_length = length == 'auto'
+        self.length = None if length == 'auto' else length
         check_eval_sizes(eval_batch_size=batch, val_patch_size=val, val_stride=cell)
         side = self.patch_size
         self.eval_patch_size = patch or (side if isinstance(side, int) else side[0])
@@ -366,33 +372,17 @@ class LSRDataModule(GeoDataModule):
         )
 
     def image_statistics(self, max_pixels: int = 2_000_000) -> tuple[Tensor, Tensor]:
-        """Per-band mean and standard deviation of the training imagery.
+        """Per-band mean and deviation of the training imagery, per input channel.
 
-        Read from a regular grid of small windows spread over every training file
-        (about ``max_pixels`` pixels in all; only the blocks under the windows are
-        decoded, so large rasters cost little time and memory), in the units the
-        samples have (divided by ``image_scale``), nodata excluded. For tasks that
-        standardise their input.
+        See :func:`~.statistics.datamodule_statistics`.
 
         Args:
             max_pixels: pixels to read in all.
 
         Returns:
-            ``(mean, std)``, each of shape (channels,): over the imagery bands,
-            and 0 / 1 for the prior's and the layers' channels of ``inputs``.
-
-        Raises:
-            ValueError: If the files have different band counts or no valid pixel.
+            ``(mean, std)``, each of shape (channels,).
         """
-        mean, std = imagery_statistics(
-            self.stage_inputs('fit').image,
-            image_scale=self.image_scale,
-            image_nodata=self.image_nodata,
-            max_pixels=max_pixels,
-        )
-        prior_channels = self.num_classes if 'prior' in self.inputs else 0
-        mean, std = channel_statistics(mean, std, self.inputs, prior_channels)
-        return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
+        return datamodule_statistics(self, max_pixels)
 
     def _regions(self) -> dict[str, Any]:
         """Geometry of each stage's pixels for ``split='regions'`` (else empty).

@@ -9,13 +9,16 @@ are).
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import rasterio
+import torch
+from torch import Tensor
 
 from ..grid import sample_windows
 
-__all__ = ('channel_statistics', 'imagery_statistics')
+__all__ = ('channel_statistics', 'datamodule_statistics', 'imagery_statistics')
 
 
 def _valid_values(
@@ -122,3 +125,36 @@ def channel_statistics(
             means.append(np.zeros(width))
             stds.append(np.ones(width))
     return np.concatenate(means), np.concatenate(stds)
+
+
+def datamodule_statistics(
+    datamodule: Any, max_pixels: int = 2_000_000
+) -> tuple[Tensor, Tensor]:
+    """Per-band mean and standard deviation of a data module's training imagery.
+
+    Read from a regular grid of small windows spread over every training file
+    (about ``max_pixels`` pixels in all; only the blocks under the windows are
+    decoded, so large rasters cost little time and memory), in the units the
+    samples have (divided by ``image_scale``), nodata excluded. For tasks that
+    standardise their input.
+
+    Args:
+        datamodule: an :class:`~torchgeo_lsr.datamodules.LSRDataModule`.
+        max_pixels: pixels to read in all.
+
+    Returns:
+        ``(mean, std)``, each of shape (channels,): over the imagery bands,
+        and 0 / 1 for the prior's and the layers' channels of ``inputs``.
+
+    Raises:
+        ValueError: If the files have different band counts or no valid pixel.
+    """
+    mean, std = imagery_statistics(
+        datamodule.stage_inputs('fit').image,
+        image_scale=datamodule.image_scale,
+        image_nodata=datamodule.image_nodata,
+        max_pixels=max_pixels,
+    )
+    prior_channels = datamodule.num_classes if 'prior' in datamodule.inputs else 0
+    mean, std = channel_statistics(mean, std, datamodule.inputs, prior_channels)
+    return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
