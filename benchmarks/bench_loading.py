@@ -1,137 +1,236 @@
-"""Data loading throughput of LSRDataModule against the model's training step.
+"""Training data path throughput against the raw read of the same pixels.
 
-Loading must never be the bottleneck: this prints training batches per second of the
-data module (prior built on the fly from 30 m coarse labels, and precomputed priors)
-and training steps per second of the paper's FCN (5 x conv3x3 with 128 filters and
-LeakyReLU, then a 1x1 head; forward, QR loss, backward, Adam step) on the same batch
-size, and their ratio, in one run on the CPU.
+In one run on a generated scene (imagery + 30 m coarse labels, prior built on the fly,
+the default data module), on the same training queries of the data module's sampler,
+one process, one thread of work per loader (``num_workers=0``):
 
-Run: ``.venv/bin/python benchmarks/bench_loading.py [--batch 16 --patch 128]``
+- **raw read**: rasterio windowed reads, from files opened once, of each patch's
+  imagery (patch + context) and the coarse cells its prior needs (patch + blur halo,
+  at 30 m): the I/O limit of the data path;
+- **data module** (default: aligned reads + priors built on the batch's device): the
+  training loader, and its device step (priors from block weights) on the CPU;
+- **data module, TorchGeo reads + loader priors** (``fast_reads=False,
+  device_priors=False``: the data path before the fast path);
+- **TorchGeo peer**: TorchGeo's own ``RasterDataset`` (imagery) & ``RasterDataset``
+  (coarse labels) with ``RandomGeoSampler``, reading the same files, no prior at all.
+
+MPix/s count the patch pixels delivered (context and halo not counted). It also times
+the old CPU prior builder against the device prior step on the CPU, per batch.
+
+Run: ``.venv/bin/python benchmarks/bench_loading.py [--batch 16 --batches 20]``
 """
 
 import argparse
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import rasterio
 import torch
-from rasterio.transform import from_origin
+from affine import Affine
+from rasterio.io import DatasetReader
+from rasterio.windows import Window, from_bounds
+from torch.utils.data import DataLoader
+from torchgeo.datasets import RasterDataset, stack_samples
+from torchgeo.samplers import RandomGeoSampler
 
-from torchgeo_lsr.datamodules import LSRDataModule
-from torchgeo_lsr.losses import build_loss
-from torchgeo_lsr.models import build_segmentation_model
-from torchgeo_lsr.priors import PriorBuilder, write_prior
-
-X0, Y0 = 500_000.0, 4_400_000.0
-
-
-def write(path: Path, data: np.ndarray, x: float, y: float, res: float) -> None:
-    """Write a GeoTIFF in UTM 17N."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    array = data if data.ndim == 3 else data[None]
-    with rasterio.open(
-        path,
-        'w',
-        driver='GTiff',
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype=array.dtype,
-        crs='EPSG:32617',
-        transform=from_origin(x, y, res, res),
-        tiled=True,
-        compress='deflate',
-    ) as dst:
-        dst.write(array)
+from torchgeo_lsr.datamodules import LSRDataModule, LSRSampleTransform
+from torchgeo_lsr.datasets import make_scene
+from torchgeo_lsr.priors import estimate_cooccurrence
 
 
-def make_scene(root: Path, size: int, tiles: int) -> None:
-    """Random imagery tiles and a 30 m NLCD-like raster covering them."""
-    rng = np.random.default_rng(0)
-    codes = np.array([11, 21, 22, 23, 41, 42, 71, 81, 82], np.uint8)
-    cells = -(-size * tiles // 30)
-    write(root / 'nlcd' / 'nlcd.tif', rng.choice(codes, (cells, cells)), X0, Y0, 30)
-    for i in range(tiles):
-        image = rng.integers(0, 255, (4, size, size), dtype=np.uint8)
-        write(root / 'naip' / f'tile_{i}.tif', image, X0 + i * size, Y0, 1)
+class Imagery(RasterDataset):
+    """The scene's imagery, as a user of TorchGeo alone would open it."""
+
+    filename_glob = '*.tif'
+    is_image = True
 
 
-def loader_rate(dm: LSRDataModule, batches: int) -> float:
-    """Training batches per second of a data module (after one warm-up batch)."""
+class Coarse(RasterDataset):
+    """The scene's coarse labels, as a user of TorchGeo alone would open them."""
+
+    filename_glob = '*.tif'
+    is_image = False
+
+
+def timed(batches: Iterator[object], count: int) -> float:
+    """Seconds to draw ``count`` batches (after one warm-up batch)."""
+    next(batches)
+    start = time.perf_counter()
+    for _ in range(count):
+        next(batches)
+    return time.perf_counter() - start
+
+
+def raw_read(
+    root: Path, queries: list[tuple[slice, slice, slice]], context: int, halo: int
+) -> float:
+    """Seconds to read the imagery and coarse windows of the queries, plainly.
+
+    Args:
+        root: the scene.
+        queries: patch queries of the data module's sampler.
+        context: imagery pixels read around each patch.
+        halo: imagery pixels of coarse labels the prior needs around each patch.
+
+    Returns:
+        The seconds.
+    """
+    images = [rasterio.open(path) for path in sorted((root / 'naip').glob('*.tif'))]
+    coarse = [rasterio.open(path) for path in sorted((root / 'nlcd').glob('*.tif'))]
+
+    def first(files: list[DatasetReader], x: float, y: float) -> DatasetReader:
+        return next(
+            f
+            for f in files
+            if f.bounds.left <= x < f.bounds.right
+            and f.bounds.bottom < y <= f.bounds.top
+        )
+
+    start = time.perf_counter()
+    for x, y, _ in queries:
+        src = first(images, x.start, y.stop)
+        col = round((x.start - src.bounds.left) / src.res[0]) - context
+        row = round((src.bounds.top - y.stop) / src.res[1]) - context
+        side = round((x.stop - x.start) / src.res[0]) + 2 * context
+        src.read(window=Window(col, row, side, side))
+        reach = halo * src.res[0]
+        labels = first(coarse, x.start, y.stop)
+        window = (
+            from_bounds(
+                x.start - reach,
+                y.start - reach,
+                x.stop + reach,
+                y.stop + reach,
+                labels.transform,
+            )
+            .round_offsets()
+            .round_lengths()
+        )
+        labels.read(1, window=window)
+    return time.perf_counter() - start
+
+
+def builder_seconds(dm: LSRDataModule, batches: int) -> float:
+    """Seconds per batch of the loader's CPU prior builder (FFT blur, per sample)."""
+    dataset = dm.train_dataset
+    transform = dataset.transforms
+    assert isinstance(transform, LSRSampleTransform)
+    assert transform.spec.priors is not None
+    priors, tiles, halo = transform.spec.priors, transform.spec.tiles, transform.halo
+    dataset.transforms = None
+    raws = [[dataset[q] for q in b] for b in list(dm.train_batch_sampler)[:batches]]
+    dataset.transforms = transform
+    start = time.perf_counter()
+    for raw in raws:
+        for sample in raw:
+            raw_transform = Affine(*(float(v) for v in sample['transform'][:6]))
+            codes = priors.codes(sample['coarse'].numpy())
+            shape = (codes.shape[0] - 2 * halo, codes.shape[1] - 2 * halo)
+            windows = tiles.windows(
+                raw_transform @ Affine.translation(halo, halo), shape
+            )
+            priors.build(codes, raw_transform, tiles, windows, lambda r, c: {})
+    return (time.perf_counter() - start) / len(raws)
+
+
+def data_module(root: Path, args: argparse.Namespace, **options: bool) -> LSRDataModule:
+    """The default data module on the scene (with ``options``), set up for fit."""
+    dm = LSRDataModule(
+        root / 'naip',
+        coarse_paths=root / 'nlcd',
+        cooccurrence=str(root / 'matrix.csv'),
+        batch_size=args.batch,
+        patch_size=args.patch,
+        context=args.context,
+        length=args.batch * (args.batches + 1),
+        **options,
+    )
     dm.setup('fit')
-    iterator = iter(dm.train_dataloader())
-    next(iterator)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    return batches / (time.perf_counter() - start)
-
-
-def model_rate(batch: int, patch: int, steps: int) -> float:
-    """Training steps per second of the paper's FCN with the QR loss."""
-    model = build_segmentation_model('fcn', 4, 5, num_filters=128)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
-    loss_fn = build_loss('qr', qr_form='free_energy')  # the task's own factory
-    images = torch.rand(batch, 4, patch, patch)
-    prior = torch.rand(batch, 5, patch, patch).softmax(1)
-
-    def step() -> None:
-        optimiser.zero_grad()
-        loss_fn(model(images).log_softmax(1), prior).backward()
-        optimiser.step()
-
-    step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps / (time.perf_counter() - start)
+    return dm
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--size', type=int, default=2048, help='scene tile side')
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--patch', type=int, default=128)
-    parser.add_argument('--batches', type=int, default=10)
-    parser.add_argument('--num-workers', type=int, default=None)
+    parser.add_argument('--context', type=int, default=5)
+    parser.add_argument('--batches', type=int, default=20)
     args = parser.parse_args()
+    torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        make_scene(root, size=1024, tiles=2)
-        common = {
-            'image_paths': root / 'naip',
-            'cooccurrence': 'enviroatlas-pittsburgh',
-            'batch_size': args.batch,
-            'patch_size': args.patch,
-            'length': args.batch * (args.batches + 2),
-        }
-        if args.num_workers is not None:
-            common['num_workers'] = args.num_workers
-        builder = PriorBuilder('enviroatlas-pittsburgh', coarse_nodata=[0])
-        for i in range(2):
-            write_prior(
-                builder,
-                root / 'nlcd' / 'nlcd.tif',
-                root / 'prior' / f'tile_{i}.tif',
-                like=root / 'naip' / f'tile_{i}.tif',
-                progress=False,
-            )
-        on_the_fly = LSRDataModule(coarse_paths=root / 'nlcd', **common)
-        precomputed = LSRDataModule(prior_paths=root / 'prior', **common)
-        workers = on_the_fly.num_workers
-        rates = {
-            'data module, prior on the fly': loader_rate(on_the_fly, args.batches),
-            'data module, precomputed prior': loader_rate(precomputed, args.batches),
-        }
-        model = model_rate(args.batch, args.patch, max(3, args.batches // 3))
+        scene = make_scene(root, size=args.size, tiles=2, calibrate=False)
+        pairs = list(zip(scene.nlcd_paths, scene.lc_paths, strict=True))
+        estimate_cooccurrence(pairs).to_csv(root / 'matrix.csv')
+        pixels = args.batch * args.patch**2 * args.batches / 1e6
+
+        fast = data_module(root, args)
+        torch.manual_seed(0)
+        loader = fast.train_dataloader()
+        seconds: dict[str, float] = {'data module': timed(iter(loader), args.batches)}
+        batches = [
+            fast.collate_fn([fast.train_dataset[q] for q in b])
+            for b in fast.train_batch_sampler
+        ]
+        step: Callable[[dict[str, torch.Tensor]], object] = lambda b: (
+            fast.on_after_batch_transfer(dict(b), 0)
+        )
+        step(batches[0])
+        start = time.perf_counter()
+        for batch in batches[1:]:
+            step(batch)
+        device_step = (time.perf_counter() - start) / (len(batches) - 1)
+
+        queries = [q for b in fast.train_batch_sampler for q in b][
+            : args.batch * args.batches
+        ]
+        seconds['raw read'] = raw_read(root, queries, fast.context, fast.halo)
+
+        old = data_module(root, args, fast_reads=False, device_priors=False)
+        torch.manual_seed(0)
+        seconds['data module, TorchGeo reads + loader priors'] = timed(
+            iter(old.train_dataloader()), args.batches
+        )
+        old_prior = builder_seconds(old, batches=5)
+
+        imagery = Imagery(root / 'naip')
+        peer = imagery & Coarse(root / 'nlcd', crs=imagery.crs, res=imagery.res)
+        sampler = RandomGeoSampler(
+            peer, size=args.patch, length=args.batch * (args.batches + 1)
+        )
+        peer_loader = DataLoader(
+            peer, batch_size=args.batch, sampler=sampler, collate_fn=stack_samples
+        )
+        seconds['TorchGeo peer (RasterDataset & RasterDataset, no prior)'] = timed(
+            iter(peer_loader), args.batches
+        )
     print(
-        f'batch {args.batch} x {args.patch}^2, {torch.get_num_threads()} threads, '
-        f'{workers} data-loader workers'
+        f'{args.batches} batches of {args.batch} x {args.patch}^2 (+{args.context} px context), '
+        f'tiles {args.size}^2, 1 thread, 0 workers'
     )
-    print(f'{"paper FCN train step (QR loss)":34s} {model:7.2f} steps/s')
-    for name, rate in rates.items():
-        print(f'{name:34s} {rate:7.2f} batches/s = {rate / model:5.1f}x the model')
+    raw = pixels / seconds['raw read']
+    ours = pixels / seconds['data module']
+    for name, value in seconds.items():
+        rate = pixels / value
+        print(f'{name:58s} {rate:7.2f} MPix/s = {rate / raw:6.3f}x the raw read')
+    peer_rate = (
+        pixels / seconds['TorchGeo peer (RasterDataset & RasterDataset, no prior)']
+    )
+    before = pixels / seconds['data module, TorchGeo reads + loader priors']
+    print(
+        f'data module against the TorchGeo peer:        {ours / peer_rate:6.1f}x (target >= 10x)'
+    )
+    print(
+        f'data module against the raw read:             {ours / raw:6.3f}x (target >= 0.5x)'
+    )
+    print(f'data module against the data path before:     {ours / before:6.1f}x')
+    print(
+        f'prior per batch on the CPU: loader builder (FFT blur, per sample) {1000 * old_prior:.1f} ms, '
+        f'device step (block weights) {1000 * device_step:.1f} ms = {old_prior / device_step:.1f}x faster'
+    )
 
 
 if __name__ == '__main__':

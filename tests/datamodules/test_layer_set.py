@@ -138,7 +138,7 @@ def test_stage_layers_open_rasters_and_vectors(scene: Path, tmp_path: Path) -> N
     vectors = road_and_building_files(scene, tmp_path)
     rasters = as_rasters(scene, vectors, tmp_path / 'rasters')
     dm = datamodule(scene)
-    imagery = dm._open('image', [str(scene / 'naip')])
+    imagery = dm.open_role('image', [str(scene / 'naip')])
     layers = StageLayers.open(
         ['buildings', 'roads'],
         {'buildings': [str(vectors['buildings'])], 'roads': [str(rasters['roads'])]},
@@ -229,7 +229,7 @@ def test_stage_layers_carry_the_rules_options(scene: Path, tmp_path: Path) -> No
     rules.write_text(CUSTOM_RULES)
     roads = diagonal_road(tmp_path)
     dm = datamodule(scene)
-    imagery = dm._open('image', [str(scene / 'naip')])
+    imagery = dm.open_role('image', [str(scene / 'naip')])
     paths = {'roads': [str(roads)]}
     custom = StageLayers.open(
         ['roads'], paths, imagery.crs, imagery.res, load_rules(rules)

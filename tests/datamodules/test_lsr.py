@@ -17,7 +17,12 @@ from torchgeo_lsr.datasets.regions import region_geometry
 def test_training_batches(scene: Path) -> None:
     dm = datamodule(scene)
     dm.setup('fit')
-    batch = next(iter(dm.train_dataloader()))
+    loaded = next(iter(dm.train_dataloader()))
+    # The loader ships uint8 imagery and block weights; the batch's device
+    # (on_after_batch_transfer) makes the float imagery and the prior.
+    assert loaded['image'].dtype == torch.uint8
+    assert 'prior' not in loaded
+    batch = dm.on_after_batch_transfer(loaded, 0)
     assert batch['image'].shape == (3, 4, 32, 32)
     assert batch['image'].dtype == torch.float32
     assert batch['image'].max() <= 1

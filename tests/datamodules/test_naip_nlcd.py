@@ -58,7 +58,7 @@ def test_naip_and_nlcd_by_their_names(naip_nlcd: Path) -> None:
     assert [Path(p).name for p in dm.train_dataset.datasets[1].files] == [
         'Annual_NLCD_LndCov_2021_CU_C1V1.tif'
     ]
-    batch = next(iter(dm.train_dataloader()))
+    batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     torch.testing.assert_close(batch['prior'].sum(1), torch.ones(2, 42, 42))
 
 
@@ -77,7 +77,7 @@ def test_osm_layers_from_the_cache(naip_nlcd: Path, tiny_scene: TinyScene) -> No
     assert sorted(dm.builder.rules.layers) == ['roads', 'waterbodies', 'waterways']
     dm.prepare_data()  # everything cached: no network
     dm.setup('fit')
-    batch = next(iter(dm.train_dataloader()))
+    batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     assert batch['prior'].shape == (2, 5, 42, 42)
 
 

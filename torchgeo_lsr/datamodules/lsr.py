@@ -30,7 +30,9 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import torch
 from torch import Tensor
+from torch.utils.data import BatchSampler, DataLoader
 from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import GeoDataset, RasterDataset
 from torchgeo.datasets.utils import Sample
@@ -41,34 +43,22 @@ from ..datasets.regions import region_geometry
 from ..grid import Region
 from ..priors.builder import PriorBuilder
 from ..schemes import ClassScheme
-from .derived import resolve_blur, training_length
-from .inputs import (
-    Paths,
-    StageInputs,
-    band_count,
-    check_coverage,
-    open_input,
-    path_list,
-)
-from .layer_set import (
-    LAYER_NAMES,
-    StageLayers,
-    check_inputs,
-    layer_paths,
-    needed_layers,
-)
+from .assembly import stage_dataset
+from .derived import training_length
+from .device_batch import collate_samples, complete_batch
+from .inputs import Paths, StageInputs, band_count, open_input, path_list
+from .layer_set import LAYER_NAMES, check_inputs, layer_paths
+from .margin_dataset import MarginDataset
 from .prior_source import PriorSource
-from .sample import LSRSampleTransform, MarginDataset, SampleSpec
+from .sample import LSRSampleTransform
 from .splits import (
     CentredGridSampler,
     Split,
     SplitPlan,
     check_eval_sizes,
     check_patch_fits,
-    geometry_bounds,
 )
 from .statistics import datamodule_statistics
-from .tile_priors import TileLayout
 
 __all__ = (
     'LAYER_NAMES',
@@ -135,6 +125,8 @@ class LSRDataModule(GeoDataModule):
         image_nodata: float | None = 0.0,
         coarse_lookup: Sequence[float] | None = None,
         inputs: Sequence[str] = ('imagery',),
+        fast_reads: bool = True,
+        device_priors: bool = True,
     ) -> None:
         """Initialise the data module.
 
@@ -205,6 +197,14 @@ class LSRDataModule(GeoDataModule):
             inputs: channels of the network's input, in order: ``'imagery'``,
                 ``'prior'`` (the prior's C channels) and names of layers given above
                 (one 0/1 channel each).
+            fast_reads: read inputs on the imagery's grid (or whole blocks of
+                it) straight from their files (:mod:`~.aligned_reads`: the same
+                samples as TorchGeo's datasets give, faster); others always go
+                through TorchGeo.
+            device_priors: build on-the-fly priors of training, validation and
+                test batches on the batch's device (:mod:`~.device_batch`) where
+                one matrix and no fusion rules make them; predictions and the
+                other cases build them in the loader.
 
         Raises:
             ValueError: On inconsistent arguments.
@@ -246,6 +246,8 @@ class LSRDataModule(GeoDataModule):
             'prior': prior_glob,
         }
         self.image_scale, self.image_nodata = image_scale, image_nodata
+        self.fast_reads, self.device_priors = fast_reads, device_priors
+        self.collate_fn = collate_samples
         sizes = (eval_batch_size, eval_patch_size, val_patch_size, val_stride)
         self._sizes(context, length, *sizes)
 
@@ -338,9 +340,9 @@ class LSRDataModule(GeoDataModule):
         """Number of prior classes (the scheme's, or the precomputed priors' bands)."""
         if self.scheme is not None:
             return self.scheme.num_classes
-        return band_count(self._open('prior', self.prior_paths))
+        return band_count(self.open_role('prior', self.prior_paths))
 
-    def _open(self, role: str, paths: Sequence[str], **grid: Any) -> RasterDataset:
+    def open_role(self, role: str, paths: Sequence[str], **grid: Any) -> RasterDataset:
         """Open one input with its glob (see :func:`~.inputs.open_input`).
 
         Args:
@@ -362,7 +364,7 @@ class LSRDataModule(GeoDataModule):
         Returns:
             The stage's imagery tiles and the other inputs' files.
         """
-        files = self._open('image', self.image_paths).files
+        files = self.open_role('image', self.image_paths).files
         return StageInputs(
             image=self.split_plan.stage_tiles(files, stage),
             coarse=self.coarse_paths,
@@ -396,103 +398,15 @@ class LSRDataModule(GeoDataModule):
         """
         if self.split != 'regions':
             return {}
-        crs = self._open('image', self.stage_inputs('fit').image).crs
-        imagery = self._open('image', self.image_paths, crs=crs)
+        crs = self.open_role('image', self.stage_inputs('fit').image).crs
+        imagery = self.open_role('image', self.image_paths, crs=crs)
         extent = imagery.index.geometry.envelope.union_all()
         return self.split_plan.regions(extent, crs)
-
-    def _sources(
-        self, inputs: StageInputs, imagery: RasterDataset, labels: bool
-    ) -> list[tuple[str, GeoDataset]]:
-        """The datasets read with the imagery: prior source, labels, raster layers.
-
-        Args:
-            inputs: the stage's files.
-            imagery: the stage's imagery (its grid is theirs).
-            labels: read the high-res labels.
-
-        Returns:
-            ``(role, dataset)`` pairs, each checked to overlap the imagery.
-
-        Raises:
-            ValueError: If one does not overlap the imagery, or a layer mixes
-                raster and vector files.
-        """
-        grid = {'crs': imagery.crs, 'res': imagery.res}
-        sources: list[tuple[str, GeoDataset]] = []
-        if self.builder is not None:
-            coarse = self._open('coarse', inputs.coarse, **grid)
-            resolve_blur(self.prior_source, coarse, imagery)
-            sources.append(('coarse', coarse))
-        else:
-            sources.append(('prior', self._open('prior', inputs.prior, **grid)))
-        if labels:
-            sources.append(('label', self._open('label', inputs.label, **grid)))
-        extent = imagery.index.geometry.union_all()
-        check_coverage(imagery, sources)
-        priors = self.prior_source.tile_priors(list(imagery.index['filepath']))
-        if priors is not None:
-            files = sorted({str(p) for p in dict(sources)['coarse'].index['filepath']})
-            priors.check_coarse_files(files, tuple(extent.bounds), imagery.crs)
-        return sources
-
-    def _layers(self, inputs: StageInputs, imagery: RasterDataset) -> StageLayers:
-        """The stage's auxiliary layers the inputs and fusion rules need.
-
-        Args:
-            inputs: the stage's files.
-            imagery: the stage's imagery (its grid is theirs).
-
-        Returns:
-            The layers, raster ones checked to overlap the imagery.
-
-        Raises:
-            ValueError: If a raster layer has no CRS or does not overlap the
-                imagery, or a layer mixes raster and vector files.
-        """
-        names = needed_layers(self.inputs, self.prior_source.rule_layers)
-        layers = StageLayers.open(
-            names, inputs.layers, imagery.crs, imagery.res, self.prior_source.rules
-        )
-        layers.check_rasters(imagery.index.geometry.union_all(), imagery.crs)
-        return layers
-
-    def _sample_spec(
-        self, imagery: RasterDataset, layers: StageLayers, region: Any, labels: bool
-    ) -> SampleSpec:
-        """What the stage's transform makes of each sample.
-
-        Args:
-            imagery: the stage's imagery.
-            layers: its auxiliary layers.
-            region: geometry of the pixels the split may use (None: all).
-            labels: the high-res labels are read.
-
-        Returns:
-            The spec.
-        """
-        paths = tuple(str(path) for path in imagery.index['filepath'])
-        return SampleSpec(
-            num_classes=self.num_classes,
-            tiles=TileLayout(
-                bounds=tuple(geometry_bounds(g) for g in imagery.index.geometry),
-                paths=paths,
-                crs=imagery.crs,
-            ),
-            priors=self.prior_source.tile_priors(paths),
-            context=self.context,
-            vector_layers=layers.vectors,
-            label_scheme=self.scheme if labels else None,
-            image_scale=self.image_scale,
-            image_nodata=self.image_nodata,
-            region=region,
-            inputs=tuple(self.inputs),
-        )
 
     def _dataset(
         self, inputs: StageInputs, region: Any = None, labels: bool = True
     ) -> tuple[GeoDataset, LSRSampleTransform]:
-        """Intersect imagery, prior source, labels and raster layers for a stage.
+        """A stage's dataset and transform (:func:`~.assembly.stage_dataset`).
 
         Args:
             inputs: the stage's files.
@@ -500,26 +414,40 @@ class LSRDataModule(GeoDataModule):
             labels: read the high-res labels (when there are any).
 
         Returns:
-            The dataset and the transform its samples need.
-
-        Raises:
-            ValueError: If an input does not overlap the imagery, or a layer mixes
-                raster and vector files.
+            The dataset and the transform of its whole samples.
         """
-        imagery = self._open('image', list(inputs.image))
-        with_labels = bool(inputs.label) and labels
-        sources = self._sources(inputs, imagery, with_labels)
-        layers = self._layers(inputs, imagery)
-        sources += list(layers.rasters.items())
-        inner: GeoDataset = imagery
-        for _, source in sources[:-1]:
-            inner = inner & source
-        dataset = MarginDataset(inner, sources[-1][1], self.margin)
-        transform = LSRSampleTransform(
-            spec=self._sample_spec(imagery, layers, region, with_labels)
+        return stage_dataset(self, inputs, region, labels, self.device_priors)
+
+    def _dataloader_factory(self, split: str) -> DataLoader[Sample]:
+        """TorchGeo's loader of a split, reading the dataset's loader view.
+
+        With device priors the loader's samples carry block weights, which
+        :meth:`on_after_batch_transfer` turns into priors on the batch's device;
+        indexing the dataset itself still gives whole samples.
+
+        Args:
+            split: ``'train'``, ``'val'``, ``'test'`` or ``'predict'``.
+
+        Returns:
+            The data loader.
+        """
+        loader = super()._dataloader_factory(split)
+        dataset = loader.dataset
+        if not isinstance(dataset, MarginDataset) or dataset.device_reads is None:
+            return loader
+        batched = loader.batch_sampler is not None and not isinstance(
+            loader.batch_sampler, BatchSampler
         )
-        dataset.transforms = transform
-        return dataset, transform
+        return DataLoader(
+            dataset=dataset.loader_view(),
+            batch_size=1 if batched else loader.batch_size,
+            sampler=None if batched else loader.sampler,
+            batch_sampler=loader.batch_sampler if batched else None,
+            num_workers=loader.num_workers,
+            collate_fn=loader.collate_fn,
+            drop_last=loader.drop_last,
+            persistent_workers=loader.persistent_workers,
+        )
 
     def setup(self, stage: str) -> None:
         """Build datasets and samplers for a stage.
@@ -576,7 +504,10 @@ class LSRDataModule(GeoDataModule):
             )
 
     def on_after_batch_transfer(self, batch: Sample, dataloader_idx: int) -> Sample:
-        """Keep the batch as it is (georeference included; no augmentation).
+        """Finish the batch on its device: priors, validity, imagery scale.
+
+        See :func:`~.device_batch.complete_batch` (no augmentation; the
+        georeference survives).
 
         Args:
             batch: the batch.
@@ -585,4 +516,8 @@ class LSRDataModule(GeoDataModule):
         Returns:
             The batch.
         """
-        return batch
+        builder = self.builder
+        if builder is None:
+            return batch
+        extended = torch.from_numpy(builder.extended_matrix)
+        return complete_batch(batch, extended, self.num_classes, self.image_scale)

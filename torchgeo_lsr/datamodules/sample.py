@@ -18,54 +18,15 @@ import torch
 from affine import Affine
 from rasterio.features import geometry_mask
 from torch import Tensor
-from torchgeo.datasets import GeoDataset, IntersectionDataset
-from torchgeo.datasets.utils import GeoSlice, Sample
+from torchgeo.datasets.utils import Sample
 
 from ..priors.builder import PriorBuilder
 from ..schemes import ClassScheme
 from .layer_set import layers_on_window
+from .margin_dataset import MarginDataset
 from .tile_priors import PixelWindow, TileLayout, TilePriors, tile_ids
 
 __all__ = ('LSRSampleTransform', 'MarginDataset', 'SampleSpec')
-
-
-class MarginDataset(IntersectionDataset):
-    """An intersection of datasets that reads every patch with a margin around it.
-
-    Samplers choose patches as usual; each read extends the patch by ``margin``
-    pixels on all sides (outside the data, rasters read as nodata), and
-    :class:`LSRSampleTransform` crops the margin again.
-    """
-
-    def __init__(self, dataset1: GeoDataset, dataset2: GeoDataset, margin: int) -> None:
-        """Intersect two datasets.
-
-        Args:
-            dataset1: the first dataset (its bounds describe the patch).
-            dataset2: the second dataset.
-            margin: pixels of context read around each patch.
-        """
-        super().__init__(dataset1, dataset2)
-        self.margin = margin
-
-    def __getitem__(self, index: GeoSlice) -> Sample:
-        """Read the patch ``index`` plus the margin.
-
-        Args:
-            index: the patch's ``[x, y, t]`` slice.
-
-        Returns:
-            The sample (before the transform crops the margin).
-        """
-        x, y, t = self._disambiguate_slice(index)
-        xres, yres = self.res
-        dx, dy = self.margin * xres, self.margin * yres
-        expanded = (
-            slice(x.start - dx, x.stop + dx, x.step),
-            slice(y.start - dy, y.stop + dy, y.step),
-            t,
-        )
-        return super().__getitem__(expanded)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +54,12 @@ class SampleSpec:
         inputs: channels of the output ``image``, in order: ``'imagery'``,
             ``'prior'`` and layer names (raster layers arrive in the sample as
             ``layer_<name>``; vector layers are in ``vector_layers``).
+        device_priors: ship the prior as block weights
+            (:meth:`~.tile_priors.TilePriors.weights`) for the batch's device to
+            build (:mod:`~.device_batch`) instead of building it here; only where
+            :attr:`device_priors_apply`.
+        uint8_image: ship the imagery as uint8, unscaled (the device scales it);
+            only with device priors and imagery of whole numbers 0-255.
     """
 
     num_classes: int
@@ -106,16 +73,45 @@ class SampleSpec:
     image_nodata: float | None = 0.0
     region: Any = None
     inputs: tuple[str, ...] = ('imagery',)
+    device_priors: bool = False
+    uint8_image: bool = False
 
     def __post_init__(self) -> None:
-        """Keep ``inputs`` and ``label_nodata`` tuples (configs give lists)."""
+        """Keep ``inputs`` and ``label_nodata`` tuples; check device priors apply.
+
+        Raises:
+            ValueError: If ``device_priors`` or ``uint8_image`` is asked for where
+                it does not apply.
+        """
         object.__setattr__(self, 'inputs', tuple(self.inputs))
         object.__setattr__(self, 'label_nodata', tuple(self.label_nodata))
+        if self.device_priors and not self.device_priors_apply:
+            raise ValueError(
+                'device_priors needs priors built from coarse codes with one '
+                'matrix, no fusion rules and no prior among the inputs'
+            )
+        if self.uint8_image and not (
+            self.device_priors and self.inputs == ('imagery',)
+        ):
+            raise ValueError('uint8_image needs device priors and imagery inputs')
 
     @property
     def halo(self) -> int:
         """Pixels of prior context read around the sample and cropped."""
         return self.priors.halo if self.priors is not None else 0
+
+    @property
+    def device_priors_apply(self) -> bool:
+        """The batch's device can build the priors (see :attr:`device_priors`).
+
+        Priors built from coarse codes with one matrix and no fusion rules, and a
+        network input without the prior's channels.
+        """
+        return (
+            self.priors is not None
+            and self.priors.separable
+            and 'prior' not in self.inputs
+        )
 
 
 class LSRSampleTransform:
@@ -134,6 +130,8 @@ class LSRSampleTransform:
             spec: what to make of each sample.
         """
         self.spec = spec
+        # (H, W) of the sample being made without its halo (set per call).
+        self._cropped_shape = (-1, -1)
 
     @property
     def halo(self) -> int:
@@ -171,9 +169,16 @@ class LSRSampleTransform:
         return self.spec.priors.builder if self.spec.priors is not None else None
 
     def _crop(self, data: Tensor) -> Tensor:
-        """A raw-sample array without its halo (last two dimensions)."""
+        """A raw-sample array without its halo (last two dimensions).
+
+        Arrays the fast path read without the halo
+        (:attr:`MarginDataset.trim`) are already cropped: they are smaller than
+        the raw sample by twice the halo.
+        """
         h = self.halo
         height, width = data.shape[-2:]
+        if (height, width) == self._cropped_shape:
+            return data
         return data[..., h : height - h, h : width - h]
 
     def _layers(
@@ -299,10 +304,19 @@ class LSRSampleTransform:
         Returns:
             The imagery and the validity.
         """
-        nodata = ~torch.isfinite(image).all(0)
         nodata_value = self.spec.image_nodata
-        if nodata_value is not None:
-            nodata |= (image == nodata_value).all(0)
+        if image.is_floating_point():
+            nodata = ~torch.isfinite(image).all(0)
+            if nodata_value is not None:
+                nodata |= (image == nodata_value).all(0)
+        elif nodata_value == 0 and image.dtype == torch.uint8:
+            nodata = image.amax(0) == 0  # one reduction: all bands 0
+        elif nodata_value is not None:
+            nodata = (image == nodata_value).all(0)
+        else:
+            nodata = torch.zeros(image.shape[-2:], dtype=torch.bool)
+        if not nodata.any():
+            return image, valid
         # Nodata reads as 0 whatever its value, like the area outside the rasters:
         # models see one convention (zero padding) for both.
         return image.masked_fill(nodata, 0.0), valid & ~nodata
@@ -386,8 +400,15 @@ class LSRSampleTransform:
         """
         spec = self.spec
         raw_transform = Affine(*(float(v) for v in sample['transform'][:6]))
+        xmin, xmax, xres, ymin, ymax, yres = sample['bounds'][:6].tolist()
+        self._cropped_shape = (
+            round((ymax - ymin) / yres) - 2 * self.halo,
+            round((xmax - xmin) / xres) - 2 * self.halo,
+        )
         transform = raw_transform @ Affine.translation(self.halo, self.halo)
-        image = self._crop(sample['image']).float()
+        image = self._crop(sample['image'])
+        if not spec.uint8_image:
+            image = image.float()
         shape = (int(image.shape[-2]), int(image.shape[-1]))
         windows = spec.tiles.windows(transform, shape)
         tile = tile_ids(windows, shape)
@@ -395,21 +416,57 @@ class LSRSampleTransform:
             key[len('layer_') :]: (sample.pop(key).numpy() > 0).astype(np.float32)
             for key in [k for k in sample if k.startswith('layer_')]
         }
-        prior, valid = self._prior(sample, raw_transform, windows, rasters)
+        out: Sample = {}
+        if spec.device_priors:
+            assert spec.priors is not None
+            coarse = sample.pop('coarse')
+            maps = None
+            if 'coarse_rows' in sample:
+                maps = (
+                    sample.pop('coarse_rows').numpy(),
+                    sample.pop('coarse_cols').numpy(),
+                )
+            out = spec.priors.weights(
+                coarse.numpy(), raw_transform, spec.tiles, windows, maps
+            )
+            # The device adds the prior's own validity (class mass in reach).
+            valid = torch.ones(shape, dtype=torch.bool)
+        else:
+            prior, valid = self._prior(sample, raw_transform, windows, rasters)
         image, valid = self._drop_nodata(image, valid & (tile >= 0))
         in_region = None
         if spec.region is not None:
             in_region = self._inside_region(transform, shape)
             valid &= in_region
-        # Invalid pixels get a uniform prior: losses must still see a distribution.
-        prior = torch.where(valid, prior, 1.0 / spec.num_classes)
-        image = image / spec.image_scale
-        if spec.inputs != ('imagery',):
-            image = self._compose_inputs(image, prior, raw_transform, rasters)
-        out: Sample = {'image': image, 'prior': prior, 'valid': valid, 'tile': tile}
+        if not spec.device_priors:
+            # Invalid pixels get a uniform prior: losses must still see a distribution.
+            out['prior'] = torch.where(valid, prior, 1.0 / spec.num_classes)
+        if spec.uint8_image:
+            out['image'] = image.to(torch.uint8)
+        else:
+            image = image / spec.image_scale
+            if spec.inputs != ('imagery',):
+                image = self._compose_inputs(
+                    image, out['prior'], raw_transform, rasters
+                )
+            out['image'] = image
+        out['valid'], out['tile'] = valid, tile
         if 'mask' in sample and spec.label_scheme is not None:
             x, y = transform.c, transform.f
             where = f'in the sample at x={x:.1f}, y={y:.1f} (top-left corner)'
-            out['mask'] = self._labels(sample['mask'], in_region, valid, where)
+            try:
+                out['mask'] = self._labels(sample['mask'], in_region, valid, where)
+            except ValueError:
+                if not spec.device_priors:
+                    raise
+                # Unknown label codes only matter where the prior is valid too.
+                if maps is not None:
+                    coarse = torch.from_numpy(coarse.numpy()[np.ix_(*maps)])
+                prior_valid = self._prior(
+                    {'coarse': coarse}, raw_transform, windows, rasters
+                )[1]
+                out['mask'] = self._labels(
+                    sample['mask'], in_region, valid & prior_valid, where
+                )
         out['bounds'], out['transform'] = self._georeference(sample, transform)
         return out

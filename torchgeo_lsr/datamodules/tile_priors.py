@@ -25,6 +25,7 @@ from torch import Tensor
 from ..grid import Bounds, halo_window, iter_blocks
 from ..io import open_raster
 from ..priors.builder import PriorBuilder
+from ..priors.separable import axis_weights, compress_blocks
 
 __all__ = (
     'PixelWindow',
@@ -257,6 +258,98 @@ class TilePriors:
             prior[:, row0:row1, col0:col1] = piece
             valid[row0:row1, col0:col1] = piece_valid
         return torch.from_numpy(prior), torch.from_numpy(valid)
+
+    @property
+    def separable(self) -> bool:
+        """Priors can be built from block weights (one matrix, no fusion rules)."""
+        rules = self.builder.rules
+        return self.tile_builders is None and (rules is None or not rules.rules)
+
+    def weights(
+        self,
+        values: np.ndarray,
+        raw_transform: Affine,
+        tiles: TileLayout,
+        windows: Sequence[tuple[int, PixelWindow]],
+        maps: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> dict[str, Tensor]:
+        """What the device needs to build this sample's prior as :meth:`build` does.
+
+        See :mod:`~torchgeo_lsr.priors.separable`: the distinct blocks of the raw
+        sample's codes (as co-occurrence columns) and, for each tile's part, the
+        blur weights of every block along rows and columns, with the halo the
+        tile's edges cut off reflected.
+
+        Args:
+            values: (H + 2 halo, W + 2 halo) coarse raster values of the raw
+                sample (through :meth:`codes`).
+            raw_transform: affine transform of the raw sample.
+            tiles: the stage's tiles.
+            windows: each tile's part of the output grid.
+            maps: the block row of every raw row and the block column of every
+                raw column, when ``values`` are blocks already (coarse pixels read
+                at their own resolution); None: ``values`` are on the raw grid.
+
+        Returns:
+            ``prior_blocks`` (h, w) int64 columns, ``prior_rows`` (P, H, h) and
+            ``prior_cols`` (P, W, w) float32 weights (P >= 1 parts; all zero when
+            the sample meets no tile).
+
+        Raises:
+            ValueError: On codes the matrix does not know.
+        """
+        builder = self.builder
+        # Blocks first: the lookups and checks then touch one value per block.
+        if maps is None:
+            blocks, block_rows, block_cols = compress_blocks(values)
+        else:
+            blocks, (block_rows, block_cols) = values, maps
+        codes = self.codes(blocks)
+        builder.check_codes(codes)
+        blocks = builder.columns(codes)
+        halo = self.halo
+        raw_shape = (len(block_rows), len(block_cols))
+        shape = (raw_shape[0] - 2 * halo, raw_shape[1] - 2 * halo)
+        rows, cols = [], []
+        for index, (row0, row1, col0, col1) in windows or [(-1, (0, 0, 0, 0))]:
+            if index < 0:
+                rows.append(np.zeros((shape[0], blocks.shape[0]), np.float32))
+                cols.append(np.zeros((shape[1], blocks.shape[1]), np.float32))
+                continue
+            read_rows, read_cols, (top, bottom, left, right) = halo_window(
+                (row0 + halo, row1 + halo),
+                (col0 + halo, col1 + halo),
+                halo,
+                tile_pixels(tiles.bounds[index], raw_transform, raw_shape),
+            )
+            # Padded pixel -> raw pixel, reflected at the tile's edges as np.pad
+            # reflects the codes in build().
+            pad_rows = read_rows[0] + np.pad(
+                np.arange(read_rows[1] - read_rows[0]), (top, bottom), mode='reflect'
+            )
+            pad_cols = read_cols[0] + np.pad(
+                np.arange(read_cols[1] - read_cols[0]), (left, right), mode='reflect'
+            )
+            kernel = builder.kernel
+            rows.append(
+                axis_weights(
+                    kernel, block_rows[pad_rows], (row0, row1), shape[0], len(blocks)
+                )
+            )
+            cols.append(
+                axis_weights(
+                    kernel,
+                    block_cols[pad_cols],
+                    (col0, col1),
+                    shape[1],
+                    blocks.shape[1],
+                )
+            )
+        return {
+            'prior_blocks': torch.from_numpy(blocks.astype(np.int64)),
+            'prior_rows': torch.from_numpy(np.stack(rows)),
+            'prior_cols': torch.from_numpy(np.stack(cols)),
+        }
 
 
 @functools.lru_cache(maxsize=256)

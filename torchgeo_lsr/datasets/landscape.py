@@ -179,6 +179,11 @@ def _write(path: Path, array: np.ndarray, transform: Affine, crs: str) -> None:
         crs=crs,
         transform=transform,
         nodata=0,
+        # RGB, the other bands plain: else GDAL tags a fourth uint8 band as
+        # alpha, and readers mask every pixel whose fourth band is 0.
+        **(
+            {'photometric': 'RGB', 'alpha': 'UNSPECIFIED'} if data.shape[0] >= 3 else {}
+        ),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     with (

@@ -349,6 +349,11 @@ def _write_geotiff(
         # Differencing helps the imagery, not the labels.
         predictor=1 if scheme else 2,
         num_threads='ALL_CPUS',
+        # RGB, the other bands plain: else GDAL tags the NIR band of uint8 RGBN
+        # as alpha, and readers mask every pixel whose NIR is 0 in all bands.
+        **(
+            {'photometric': 'RGB', 'alpha': 'UNSPECIFIED'} if data.shape[0] >= 3 else {}
+        ),
     )
     with (
         atomic_path(path) as temporary,

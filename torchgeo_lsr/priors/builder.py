@@ -78,11 +78,21 @@ class PriorBuilder:
             raise ValueError(f'coarse codes {clash} are both nodata and matrix columns')
         self._table, self._extended = self.cooccurrence.column_table(0)
         self._extended = self._extended.astype(np.float32)
+        # Known small whole codes, for a check without sorting (see check_codes).
+        known = [*self.cooccurrence.coarse_codes, *self.coarse_nodata]
+        whole = [int(c) for c in known if float(c).is_integer() and 0 <= c < 65536]
+        self._known = np.zeros(max(whole, default=0) + 1, bool)
+        self._known[whole] = True
 
     @property
     def scheme(self) -> ClassScheme:
         """Class scheme of the prior's channels."""
         return self.cooccurrence.fine
+
+    @property
+    def extended_matrix(self) -> np.ndarray:
+        """(C, K + 1) float32 co-occurrence columns and the zero (nodata) column."""
+        return self._extended
 
     @property
     def halo(self) -> int:
@@ -131,6 +141,11 @@ class PriorBuilder:
         Raises:
             ValueError: Naming the codes that are neither columns nor nodata.
         """
+        codes = np.asarray(codes)
+        if codes.dtype.kind in 'ui' and codes.size:
+            low, high = int(codes.min()), int(codes.max())
+            if low >= 0 and high < len(self._known) and self._known[codes].all():
+                return
         unknown = self.unknown_codes(codes)
         if unknown:
             raise ValueError(
