@@ -30,14 +30,24 @@ the dtype of ``log_mass``. Rounded to half precision, q sums to 1 only up to abo
 the textbook formulas; this keeps the loss independent of the prior's scale.
 """
 
+import contextlib
 import math
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
-__all__ = ('ImpliedPosteriorLoss', 'Kind', 'compute_dtype', 'prior_problems')
+__all__ = (
+    'ImpliedPosteriorLoss',
+    'Kind',
+    'compute_dtype',
+    'prior_checks',
+    'prior_checks_enabled',
+    'prior_problems',
+)
 
 Kind = Literal['rq', 'qr_kl', 'qr_free_energy']
 
@@ -46,6 +56,40 @@ _UNDERFLOW = 2.0**20
 
 #: Elements per chunk on the CPU: the few live temporaries of a chunk fit in L2 cache.
 CPU_CHUNK_ELEMENTS = 1 << 19
+
+
+#: Whether the losses check their priors and choose their numerical ranges on the
+#: host (each such decision reads a value off the device).
+_PRIOR_CHECKS: ContextVar[bool] = ContextVar('prior_checks', default=True)
+
+
+@contextlib.contextmanager
+def prior_checks(enabled: bool) -> Iterator[None]:
+    """Turn the prior checks of the losses (and the task's) on or off in a block.
+
+    Each check synchronises with the device (it decides on a value computed
+    there). Without them the QR and RQ kernels also skip their range decisions and
+    take the branches that are safe for any range (a little more arithmetic): QR's
+    free energy then runs without reading anything off the device, RQ and QR's KL
+    form read one flag (a normaliser that underflowed). A training loop checks a
+    sample of its steps (the task: the first steps and every hundredth).
+
+    Args:
+        enabled: check priors inside the block.
+
+    Yields:
+        Nothing.
+    """
+    token = _PRIOR_CHECKS.set(enabled)
+    try:
+        yield
+    finally:
+        _PRIOR_CHECKS.reset(token)
+
+
+def prior_checks_enabled() -> bool:
+    """Whether priors are checked here (see :func:`prior_checks`)."""
+    return _PRIOR_CHECKS.get()
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -100,6 +144,44 @@ def _prior_stats(prior: Tensor, prior_sum: Tensor, valid: Tensor | None) -> Tens
             torch.where(valid, prior_sum, 0.0).amax(),
         ]
     )
+
+
+def _unchecked_weights(
+    log_mass: Tensor | None,
+    class_sum: Tensor,
+    valid: Tensor | None,
+    instances: int,
+    dtype: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """The denominators' weights without reading anything off the device.
+
+    Args:
+        log_mass: the given ``log q̄``, or None for the batch's own.
+        class_sum: per-class totals of q over valid instances.
+        valid: None or the validity.
+        instances: B * L.
+        dtype: the compute dtype.
+
+    Returns:
+        ``log q̄``, ``log w = -log q̄``, the shift (``max log w``, a 0-dim tensor)
+        and, for the batch's own denominator, whether a class collapsed (its
+        totals underflow: RQ and QR's KL form then fall back to the log-space
+        formulas; the free energy stays exact in the log-domain branch it takes).
+    """
+    collapsed = None
+    if log_mass is None:
+        tiny = torch.finfo(dtype).tiny
+        count = (
+            class_sum.new_tensor(float(instances))
+            if valid is None
+            else valid.sum().to(dtype)
+        )
+        collapsed = (class_sum < _UNDERFLOW * tiny).any() & (count > 0)
+        log_mass = torch.where(
+            count > 0, class_sum.clamp_min(tiny).log() - count.clamp_min(1).log(), 0.0
+        )
+    log_w = -log_mass.to(dtype)
+    return log_mass, log_w, log_w.max(), collapsed
 
 
 def _chunks(
@@ -280,12 +362,14 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
         valids = [None if valid is None else valid[bs, :, ls] for bs, ls in chunks]
 
         # Pass 1: check the prior, exponentiate, and total q per class.
+        checked = prior_checks_enabled()
         qs, prior_sums, stats = [], [], []
         class_sum = log_q.new_zeros(num_classes, dtype=dtype)
         for (bs, ls), v in zip(chunks, valids, strict=True):
             p = prior[bs, :, ls].to(dtype)
             prior_sum = p.sum(1, keepdim=True)
-            stats.append(_prior_stats(p, prior_sum, v))
+            if checked:
+                stats.append(_prior_stats(p, prior_sum, v))
             q = log_q[bs, :, ls].to(dtype).exp()
             if v is not None:
                 q = torch.where(v, q, 0.0)
@@ -293,42 +377,54 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
                 class_sum += q.sum((0, 2))
             qs.append(q)
             prior_sums.append(prior_sum)
-        smallest, sum_min, sum_max = torch.stack(stats).T.tolist()
-        smallest, sum_min, sum_max = min(smallest), min(sum_min), max(sum_max)
-        if not (smallest >= 0 and sum_min > 0 and sum_max < math.inf):
-            bad = prior_problems(prior.to(dtype), valid)
-            raise ValueError(
-                f'invalid prior at {int(bad.sum())} valid instance(s): priors must be '
-                'finite, non-negative and not all zero; exclude nodata pixels with '
-                '`mask`'
-            )
-
-        count = float(batch * length if valid is None else int(valid.sum()))
         tiny = torch.finfo(dtype).tiny
         ctx.divisor = divisor  # type: ignore[attr-defined]
         ctx.fallback = None  # type: ignore[attr-defined]
-        if internal:
-            if count == 0:
-                log_mass = log_q.new_zeros(num_classes, dtype=dtype)
-            elif bool((class_sum < _UNDERFLOW * tiny).any()):
-                # A class whose probabilities underflow everywhere (a collapsed
-                # class): beyond the range of the fast path.
-                return _fall_back(ctx, log_q, None, prior, valid, kind, eps, count)
-            else:
-                log_mass = class_sum.log() - math.log(count)
-        assert log_mass is not None
-        log_w = -log_mass.to(dtype)
-        shift = float(log_w.max())
+        shift: float | Tensor
+        count: float | Tensor
+        if not checked:
+            # No decision on the host: the branches safe for any range.
+            log_mass, log_w, shift, collapsed = _unchecked_weights(
+                log_mass, class_sum, valid, batch * length, dtype
+            )
+            floor, log_of_product, exact_log = True, False, False
+            count = batch * length if valid is None else valid.sum()
+        else:
+            collapsed = None
+            smallest, sum_min, sum_max = torch.stack(stats).T.tolist()
+            smallest, sum_min, sum_max = min(smallest), min(sum_min), max(sum_max)
+            if not (smallest >= 0 and sum_min > 0 and sum_max < math.inf):
+                bad = prior_problems(prior.to(dtype), valid)
+                raise ValueError(
+                    f'invalid prior at {int(bad.sum())} valid instance(s): priors '
+                    'must be finite, non-negative and not all zero; exclude nodata '
+                    'pixels with `mask`'
+                )
+            count = float(batch * length if valid is None else int(valid.sum()))
+            if internal:
+                if count == 0:
+                    log_mass = log_q.new_zeros(num_classes, dtype=dtype)
+                elif bool((class_sum < _UNDERFLOW * tiny).any()):
+                    # A class whose probabilities underflow everywhere (a collapsed
+                    # class): beyond the range of the fast path.
+                    return _fall_back(ctx, log_q, None, prior, valid, kind, eps, count)
+                else:
+                    log_mass = class_sum.log() - math.log(count)
+            assert log_mass is not None
+            log_w = -log_mass.to(dtype)
+            shift = float(log_w.max())
+            # Flooring is a no-op when every valid entry is at least eps times
+            # every sum (smoothed priors); then the prior need not be copied.
+            floor = not smallest >= eps * sum_max
+            lowest = eps * sum_min if floor else smallest
+            # log(prior * w) is finite when the product cannot underflow; else
+            # add logs.
+            w_min = float((log_w - shift).exp().min())
+            log_of_product = lowest * w_min > 4 * tiny
+            exact_log = smallest * w_min > 4 * tiny
         # Weights scaled so that the largest is 1: r, Z-ratios and the losses do not
         # change (the free energy adds the shift back) and nothing overflows.
         w = (log_w - shift).exp().view(1, -1, 1)
-        # Flooring is a no-op when every valid entry is at least eps times every sum
-        # (smoothed priors); then the prior need not be copied.
-        floor = not smallest >= eps * sum_max
-        lowest = eps * sum_min if floor else smallest
-        # log(prior * w) is finite when the product cannot underflow; else add logs.
-        log_of_product = lowest * float(w.min()) > 4 * tiny
-        exact_log = smallest * float(w.min()) > 4 * tiny
         # Half inputs sum to 1 over classes only up to their rounding, and QR's
         # ``log ψ``, ``shift`` and ``log Z`` cancel only through Σ_l q = 1: weight
         # them by Σ_l q, as the textbook formulas do (RQ normalises r itself).
@@ -388,9 +484,14 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
             if v is not None:
                 per_instance = torch.where(v, per_instance, 0.0)
             total += per_instance.sum()
-        if smallest_z_sums and not (
-            float(torch.stack(smallest_z_sums).amin()) > _UNDERFLOW * tiny
-        ):
+        underflow = (
+            torch.stack(smallest_z_sums).amin() <= _UNDERFLOW * tiny
+            if smallest_z_sums
+            else None
+        )
+        if collapsed is not None and underflow is not None:
+            underflow = underflow | collapsed
+        if underflow is not None and bool(underflow):
             # Some normaliser Z_i underflowed: the weights span too wide a range.
             return _fall_back(
                 ctx,
@@ -400,7 +501,7 @@ class ImpliedPosteriorLoss(torch.autograd.Function):
                 valid,
                 kind,
                 eps,
-                count,
+                float(count),
             )
 
         ctx.chunks = chunks  # type: ignore[attr-defined]

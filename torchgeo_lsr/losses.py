@@ -40,7 +40,14 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
 from torch import Tensor, nn
 
-from ._fused import ImpliedPosteriorLoss, Kind, compute_dtype, prior_problems
+from ._fused import (
+    ImpliedPosteriorLoss,
+    Kind,
+    compute_dtype,
+    prior_checks,
+    prior_checks_enabled,
+    prior_problems,
+)
 
 __all__ = (
     'CELoss',
@@ -55,6 +62,8 @@ __all__ = (
     'class_mass',
     'implied_posterior',
     'nll_union_loss',
+    'prior_checks',
+    'prior_checks_enabled',
     'qr_loss',
     'rq_loss',
 )
@@ -177,6 +186,8 @@ def _check_prior(prior: Tensor, predictions: _Predictions) -> None:
             f'prior shape {tuple(prior.shape)} does not match log_q shape '
             f'{tuple(log_q.shape)} (classes on dim 1 in both)'
         )
+    if not prior_checks_enabled():
+        return
     dtype = compute_dtype(log_q.dtype)
     with torch.no_grad():
         bad = prior_problems(prior.to(dtype), predictions.valid)
@@ -414,7 +425,12 @@ def _implied_loss(
     valid = predictions.valid
     # Outside DDP the kernel takes the mean itself, so that the usual backward
     # starts from a gradient of exactly 1 and skips a pass.
-    divisor = 1.0 if predictions.distributed else max(float(count), 1.0)
+    divisor: float | Tensor = 1.0
+    if not predictions.distributed:
+        # A float divides exactly, but reading the count off the device costs a
+        # synchronisation: only on the steps that check their inputs anyway.
+        checked = prior_checks_enabled()
+        divisor = max(float(count), 1.0) if checked else count.clamp_min(1.0)
     loss: Tensor = ImpliedPosteriorLoss.apply(
         log_q.reshape(batch, num_classes, -1),
         log_mass,

@@ -19,7 +19,8 @@ a query whose corner is not on the imagery grid falls back per sample.
 """
 
 import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,13 @@ class AlignedSource:
     mask: str
     torch_dtype: torch.dtype
     is_image: bool
+
+
+def _close_all(handles: dict[str, DatasetReader]) -> None:
+    """Close open datasets (a reader's finaliser)."""
+    for handle in handles.values():
+        handle.close()
+    handles.clear()
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -248,17 +256,23 @@ class AlignedReader:
         self.origin = origin
         self.res = res
         self._handles: dict[str, DatasetReader] = {}
+        self._closer: Callable[[], object] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without open file handles."""
         state = self.__dict__.copy()
-        state['_handles'] = {}
+        state['_handles'], state['_closer'] = {}, None
         return state
 
     def _open(self, path: str) -> DatasetReader:
         """The cached open dataset of a file."""
         handle = self._handles.get(path)
         if handle is None:
+            if self._closer is None:
+                # Closed when the reader goes, or at exit while GDAL and logging
+                # still work (closing them during the interpreter's teardown
+                # fails and garbles the last lines a user sees).
+                self._closer = weakref.finalize(self, _close_all, self._handles)
             handle = self._handles[path] = rasterio.open(path)
         return handle
 
@@ -501,18 +515,10 @@ class AlignedReader:
             return None
         sample: Sample = dict(self.read(window, trim, native, blocks))
         transform = rasterio.transform.from_origin(x.start, y.stop, x.step, y.step)
-        sample['bounds'] = torch.tensor(
-            [
-                x.start,
-                x.stop,
-                x.step,
-                y.start,
-                y.stop,
-                y.step,
-                t.start.timestamp(),
-                t.stop.timestamp(),
-                t.step,
-            ]
-        )
-        sample['transform'] = torch.tensor(transform)
+        bounds = [x.start, x.stop, x.step, y.start, y.stop, y.step]
+        bounds += [t.start.timestamp(), t.stop.timestamp(), t.step]
+        # One copy per input, as TorchGeo's intersections concatenate them.
+        copies = len(self.sources)
+        sample['bounds'] = torch.tensor(bounds * copies)
+        sample['transform'] = torch.tensor(list(transform) * copies)
         return sample

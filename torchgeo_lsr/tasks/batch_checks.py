@@ -9,7 +9,9 @@ it cannot guess without silently changing what it computes:
   it).
 * a usable prior at every valid pixel (:func:`check_prior`): a prior row that sums
   to zero, or holds NaN, negative or infinite values, would be smoothed into a
-  uniform prior and trained on without a word.
+  uniform prior and trained on without a word. Evaluation checks every batch;
+  training a sample of its steps (:func:`checked_step`), so that the other steps
+  run without a host synchronisation.
 * valid pixels at all (:class:`ValidPixelWatch`): a batch without any trains
   nothing (its loss is 0, its gradients zero). One such batch at the edge of a
   region is legitimate; a run of :data:`EMPTY_RUN_LIMIT` of them in a row, or a
@@ -28,7 +30,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..losses import prior_checks_enabled
+
 __all__ = (
+    'CHECKED_FIRST',
+    'CHECK_EVERY',
     'EMPTY_RUN_LIMIT',
     'FINITE_CHECK_EVERY',
     'FiniteLossWatch',
@@ -36,7 +42,11 @@ __all__ = (
     'ValidPixelWatch',
     'batch_validity',
     'check_prior',
+    'checked_step',
 )
+
+#: Training steps that check their priors first, and the period of later checks.
+CHECKED_FIRST, CHECK_EVERY = 3, 100
 
 #: Training steps between two reads of :class:`FiniteLossWatch`'s flag.
 FINITE_CHECK_EVERY = 10
@@ -67,6 +77,22 @@ def batch_validity(batch: Mapping[str, Any]) -> Tensor:
     return flags
 
 
+def checked_step(step: int) -> bool:
+    """Whether training step ``step`` checks its priors (a sample of the steps).
+
+    A check reads a flag off the device, stalling an accelerator's queue; a wrong
+    prior is a property of the data, so the first steps and every
+    :data:`CHECK_EVERY`-th find it without a synchronisation in every step.
+
+    Args:
+        step: the global step.
+
+    Returns:
+        True for the steps that check.
+    """
+    return step < CHECKED_FIRST or step % CHECK_EVERY == 0
+
+
 def check_prior(prior: Tensor, valid: Tensor) -> None:
     """Refuse a prior that cannot be normalised at a valid pixel.
 
@@ -78,6 +104,8 @@ def check_prior(prior: Tensor, valid: Tensor) -> None:
         ValueError: If a valid pixel's prior sums to zero or holds NaN, negative
             or infinite values.
     """
+    if not prior_checks_enabled():
+        return
     with torch.no_grad():
         total = prior.sum(1)
         # amin is NaN where a pixel holds NaN; the total is inf where it holds inf.

@@ -26,9 +26,9 @@ from torch.optim import Adam
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchgeo.tasks import BaseTask
 
-from ..losses import Denominator, LossName, QRForm, build_loss
+from ..losses import Denominator, LossName, QRForm, build_loss, prior_checks
 from ..models import ModelName, receptive_field
-from .batch_checks import TrainingWatch, batch_validity, check_prior
+from .batch_checks import TrainingWatch, batch_validity, check_prior, checked_step
 from .borders import crop_outputs
 from .figures import log_validation_figure
 from .methods import Method, check_method, hard_label_loss, hard_target, network_input
@@ -411,8 +411,9 @@ class LSRSegmentation(BaseTask):
         """
         if self.model is None:
             return None
-        outputs = self.outputs(batch)
-        loss = self._loss(outputs)
+        with prior_checks(checked_step(self.global_step)):
+            outputs = self.outputs(batch)
+            loss = self._loss(outputs)
         self._watch.update(outputs['valid'], loss)
         self.log('train_loss', loss, batch_size=outputs['log_q'].shape[0])
         return loss
