@@ -5,10 +5,15 @@ modules built on it (EnviroAtlas, Chesapeake, NAIP + NLCD). Their parts, one
 mechanism per module: :mod:`.inputs` (files and tiles), :mod:`.splits` (split
 planning), :mod:`.prior_source` (precomputed or built priors), :mod:`.layer_set`
 (auxiliary layers), :mod:`.tile_priors` (each tile's part of a sample's prior),
-:mod:`.sample` (the per-sample transform) and :mod:`.statistics` (image statistics).
+:mod:`.assembly` (a stage's dataset), :mod:`.margin_dataset` (patches read with a
+margin), :mod:`.aligned_reads` (the fast path: windows of inputs on one grid),
+:mod:`.sample` (the per-sample transform), :mod:`.device_batch` (batches finished on
+their device: priors, imagery scale) and :mod:`.statistics` (image statistics).
 """
 
+from .aligned_reads import AlignedReader, plan_aligned_reads
 from .chesapeake import ChesapeakeLSRDataModule
+from .device_batch import collate_samples, complete_batch
 from .enviroatlas import EnviroAtlasLSRDataModule
 from .lsr import (
     LAYER_NAMES,
@@ -27,6 +32,7 @@ from .tile_index import TileIndex, TileIndexDataModule
 
 __all__ = (
     'LAYER_NAMES',
+    'AlignedReader',
     'ChesapeakeLSRDataModule',
     'EnviroAtlasLSRDataModule',
     'LSRDataModule',
@@ -40,5 +46,8 @@ __all__ = (
     'StageInputs',
     'TileIndex',
     'TileIndexDataModule',
+    'collate_samples',
+    'complete_batch',
+    'plan_aligned_reads',
     'region_geometry',
 )

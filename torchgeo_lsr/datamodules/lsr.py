@@ -245,11 +245,22 @@ class LSRDataModule(GeoDataModule):
             'label': label_glob,
             'prior': prior_glob,
         }
-        self.image_scale, self.image_nodata = image_scale, image_nodata
-        self.fast_reads, self.device_priors = fast_reads, device_priors
-        self.collate_fn = collate_samples
+        self._data_path(image_scale, image_nodata, fast_reads, device_priors)
         sizes = (eval_batch_size, eval_patch_size, val_patch_size, val_stride)
         self._sizes(context, length, *sizes)
+
+    def _data_path(
+        self,
+        image_scale: float,
+        image_nodata: float | None,
+        fast_reads: bool,
+        device_priors: bool,
+    ) -> None:
+        """Set how samples are read and finished (``__init__``'s arguments)."""
+        self.image_scale, self.image_nodata = image_scale, image_nodata
+        self.fast_reads, self.device_priors = fast_reads, device_priors
+        # Pads the block weights of device priors to the batch's largest.
+        self.collate_fn = collate_samples
 
     def _sizes(
         self,

@@ -29,6 +29,7 @@ from .fusion import (
 )
 from .layers import LayerSource, open_layer
 from .raster import write_prior
+from .separable import axis_weights, compress_blocks, priors_from_weights
 from .transforms import PriorTransform
 
 __all__ = (
@@ -43,7 +44,9 @@ __all__ = (
     'RasterisationOptions',
     'RuleSet',
     'apply_rules',
+    'axis_weights',
     'box_mean',
+    'compress_blocks',
     'correlate_valid',
     'count_cooccurrence',
     'dilate',
@@ -53,6 +56,7 @@ __all__ = (
     'load_cooccurrence',
     'load_rules',
     'open_layer',
+    'priors_from_weights',
     'rule_evidence',
     'write_prior',
 )

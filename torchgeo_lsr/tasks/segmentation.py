@@ -344,9 +344,9 @@ class LSRSegmentation(BaseTask):
                 optionally ``mask``, ``tile``).
 
         Returns:
-            Cropped ``log_q``, ``prior`` (smoothed), ``valid``, ``target`` (labels
-            with invalid pixels ignored; absent without labels) and ``tile``
-            (absent without tiles).
+            Cropped float32 ``log_q`` (also under autocast), ``prior`` (smoothed),
+            ``valid``, ``target`` (labels with invalid pixels ignored; absent
+            without labels) and ``tile`` (absent without tiles).
 
         Raises:
             ValueError: If the image or prior does not match the model, the
@@ -365,7 +365,7 @@ class LSRSegmentation(BaseTask):
         if self.model is None:
             log_q = prior.log()
         else:
-            log_q = self._network_log_q(batch, raw_prior)
+            log_q = self._network_log_q(batch, raw_prior).float()
         return crop_outputs(batch, log_q, prior, self.border, self.ignore_index)
 
     def _loss(self, outputs: dict[str, Tensor]) -> Tensor:

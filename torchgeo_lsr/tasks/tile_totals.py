@@ -157,6 +157,7 @@ def whole_tile_log_mass(
     outputs: Callable[[dict[str, Any]], Mapping[str, Tensor]],
     num_classes: int,
     device: torch.device,
+    finish: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Tensor | None:
     """The first pass of a test: log class totals of every tile of the batches.
 
@@ -169,6 +170,8 @@ def whole_tile_log_mass(
             (``log_q``, ``valid``, ``tile``; run without gradients).
         num_classes: classes C.
         device: the task's device (batches are moved there).
+        finish: what Lightning does to a batch after moving it (the data
+            module's ``on_after_batch_transfer``: priors built on the device).
 
     Returns:
         (tiles, C) log totals from :meth:`TileTotals.log` on ``device``, or None
@@ -182,6 +185,8 @@ def whole_tile_log_mass(
     for batch in batches:
         require_tiles(batch)
         batch = move_data_to_device(batch, device)
+        if finish is not None:
+            batch = finish(batch)
         out = outputs(batch)
         totals.add(out['log_q'].exp(), out['valid'], out['tile'])
     totals.reduce()
@@ -215,9 +220,18 @@ def first_pass_log_mass(task: Any) -> Tensor | None:
                 task.outputs,
                 task.hparams['num_classes'],
                 task.device,
+                lambda batch: _after_transfer(task, batch),
             )
     finally:
         task.train(was_training)
+
+
+def _after_transfer(task: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    """The ``on_after_batch_transfer`` Lightning runs: the data module's, else the task's."""
+    datamodule = getattr(task.trainer, 'datamodule', None)
+    hooks = datamodule if datamodule is not None else task
+    result: dict[str, Any] = hooks.on_after_batch_transfer(batch, 0)
+    return result
 
 
 def require_tiles(batch: Mapping[str, Any]) -> None:
