@@ -1,7 +1,7 @@
 """The training step reads nothing off the device except on its sampled steps."""
 
 import collections
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ SYNCING = ('item', '__bool__', '__int__', '__float__', 'cpu', 'tolist', 'numpy')
 
 
 @pytest.fixture
-def syncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[collections.Counter[str]]:
+def syncs(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
     """Counts of host reads of tensors, by method."""
     counts: collections.Counter[str] = collections.Counter()
 
@@ -29,7 +29,7 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[collections.Counter[str]]
 
     for name in SYNCING:
         monkeypatch.setattr(Tensor, name, counting(name, getattr(Tensor, name)))
-    yield counts
+    return counts
 
 
 def batch(bad: bool = False) -> dict[str, Tensor]:
