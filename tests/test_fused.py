@@ -178,3 +178,35 @@ class TestHalfPrecision:
         ours = LOSSES[name](log_q, stored)
         naive = naive_loss(name, log_q.double(), stored.double())
         assert ours.item() == pytest.approx(naive.item(), abs=1e-4, rel=1e-4)
+
+
+class TestWithoutHostDecisions:
+    """With prior checks off, the kernel decides nothing on the host: same results."""
+
+    @staticmethod
+    def loss_and_gradient(
+        name: str, log_q: Tensor, prior: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        leaf = log_q.detach().requires_grad_()
+        loss = LOSSES[name](leaf, prior, mask=mask)
+        loss.backward()
+        assert leaf.grad is not None
+        return loss.detach(), logit_gradient(leaf.grad, leaf.detach())
+
+    @pytest.mark.parametrize('name', ['qr_kl', 'qr_free_energy', 'rq'])
+    @pytest.mark.parametrize('collapsed', [False, True])
+    def test_equal_to_the_checked_kernel(self, name: str, collapsed: bool) -> None:
+        generator = torch.Generator().manual_seed(1)
+        logits = torch.randn(3, 4, 20, 20, generator=generator, dtype=torch.float64)
+        if collapsed:
+            logits[:, 2] = -800  # class 2's probabilities underflow everywhere
+        log_q = logits.log_softmax(1)
+        prior = torch.rand(3, 4, 20, 20, generator=generator, dtype=torch.float64)
+        prior[prior < 0.2] = 0
+        prior[:, 1] += 0.01
+        mask = torch.rand(3, 20, 20, generator=generator) > 0.1
+        checked = self.loss_and_gradient(name, log_q, prior, mask)
+        with fused.prior_checks(False):
+            unchecked = self.loss_and_gradient(name, log_q, prior, mask)
+        torch.testing.assert_close(unchecked[0], checked[0], rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(unchecked[1], checked[1], rtol=1e-7, atol=1e-9)

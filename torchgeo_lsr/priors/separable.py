@@ -126,8 +126,8 @@ def priors_from_weights(
         cols: (B, P, W, w) column weights of each part (zero outside it).
 
     Returns:
-        The (B, C, H, W) prior (0 where invalid) and its (B, H, W) validity:
-        pixels with class mass above the builder's ``MIN_INFORMATION``.
+        The (B, C, H, W) prior (0 where invalid) and its (B, H, W) validity (the
+        pixels with class mass above the builder's ``MIN_INFORMATION``).
     """
     with torch.autocast(blocks.device.type, enabled=False):
         table = extended.to(device=blocks.device, dtype=torch.float32)
