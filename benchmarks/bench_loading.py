@@ -12,7 +12,10 @@ one process, one thread of work per loader (``num_workers=0``):
 - **data module, TorchGeo reads + loader priors** (``fast_reads=False,
   device_priors=False``: the data path before the fast path);
 - **TorchGeo peer**: TorchGeo's own ``RasterDataset`` (imagery) & ``RasterDataset``
-  (coarse labels) with ``RandomGeoSampler``, reading the same files, no prior at all.
+  (coarse labels) in a ``DataLoader``, reading the same patches (no margin, no prior).
+
+Every path reads the same patches (drawn once from the data module's
+``RandomBatchGeoSampler``), after one untimed pass that warms GDAL's block cache.
 
 MPix/s count the patch pixels delivered (context and halo not counted). It also times
 the old CPU prior builder against the device prior step on the CPU, per batch.
@@ -23,7 +26,7 @@ Run: ``.venv/bin/python benchmarks/bench_loading.py [--batch 16 --batches 20]``
 import argparse
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import rasterio
@@ -33,7 +36,7 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window, from_bounds
 from torch.utils.data import DataLoader
 from torchgeo.datasets import RasterDataset, stack_samples
-from torchgeo.samplers import RandomGeoSampler
+from torchgeo.datasets.utils import GeoSlice
 
 from torchgeo_lsr.datamodules import LSRDataModule, LSRSampleTransform
 from torchgeo_lsr.datasets import make_scene
@@ -112,7 +115,32 @@ def raw_read(
     return time.perf_counter() - start
 
 
-def builder_seconds(dm: LSRDataModule, batches: int) -> float:
+def loader_seconds(dm: LSRDataModule, batches: list[list[GeoSlice]]) -> float:
+    """Seconds for the data module's training loader to deliver the given batches.
+
+    The loader is the one ``train_dataloader`` builds (its dataset's loader view,
+    its collate function), with the given patches instead of fresh random ones.
+    """
+    loader = dm.train_dataloader()
+    fixed = DataLoader(
+        loader.dataset, batch_sampler=batches, collate_fn=loader.collate_fn
+    )
+    return timed(iter(fixed), len(batches) - 1)
+
+
+def device_step_seconds(dm: LSRDataModule, batches: list[list[GeoSlice]]) -> float:
+    """Seconds per batch of building the priors of loader batches on the CPU."""
+    view = dm.train_dataloader().dataset
+    loaded = [dm.collate_fn([view[q] for q in b]) for b in batches]
+    assert 'prior_blocks' in loaded[0]
+    dm.on_after_batch_transfer(dict(loaded[0]), 0)
+    start = time.perf_counter()
+    for batch in loaded[1:]:
+        dm.on_after_batch_transfer(dict(batch), 0)
+    return (time.perf_counter() - start) / (len(loaded) - 1)
+
+
+def builder_seconds(dm: LSRDataModule, batches: list[list[GeoSlice]]) -> float:
     """Seconds per batch of the loader's CPU prior builder (FFT blur, per sample)."""
     dataset = dm.train_dataset
     transform = dataset.transforms
@@ -120,7 +148,7 @@ def builder_seconds(dm: LSRDataModule, batches: int) -> float:
     assert transform.spec.priors is not None
     priors, tiles, halo = transform.spec.priors, transform.spec.tiles, transform.halo
     dataset.transforms = None
-    raws = [[dataset[q] for q in b] for b in list(dm.train_batch_sampler)[:batches]]
+    raws = [[dataset[q] for q in b] for b in batches]
     dataset.transforms = transform
     start = time.perf_counter()
     for raw in raws:
@@ -168,42 +196,25 @@ def main() -> None:
         pixels = args.batch * args.patch**2 * args.batches / 1e6
 
         fast = data_module(root, args)
-        torch.manual_seed(0)
-        loader = fast.train_dataloader()
-        seconds: dict[str, float] = {'data module': timed(iter(loader), args.batches)}
-        batches = [
-            fast.collate_fn([fast.train_dataset[q] for q in b])
-            for b in fast.train_batch_sampler
-        ]
-        step: Callable[[dict[str, torch.Tensor]], object] = lambda b: (
-            fast.on_after_batch_transfer(dict(b), 0)
-        )
-        step(batches[0])
-        start = time.perf_counter()
-        for batch in batches[1:]:
-            step(batch)
-        device_step = (time.perf_counter() - start) / (len(batches) - 1)
-
-        queries = [q for b in fast.train_batch_sampler for q in b][
-            : args.batch * args.batches
-        ]
-        seconds['raw read'] = raw_read(root, queries, fast.context, fast.halo)
+        # The same patches for every path, drawn once from the data module's sampler.
+        batches = list(fast.train_batch_sampler)[: args.batches + 1]
+        queries = [q for b in batches[1:] for q in b]
+        raw_read(root, queries, fast.context, fast.halo)  # GDAL's cache warm for all
+        seconds: dict[str, float] = {
+            'raw read': raw_read(root, queries, fast.context, fast.halo)
+        }
+        seconds['data module'] = loader_seconds(fast, batches)
+        device_step = device_step_seconds(fast, batches)
 
         old = data_module(root, args, fast_reads=False, device_priors=False)
-        torch.manual_seed(0)
-        seconds['data module, TorchGeo reads + loader priors'] = timed(
-            iter(old.train_dataloader()), args.batches
+        seconds['data module, TorchGeo reads + loader priors'] = loader_seconds(
+            old, batches
         )
-        old_prior = builder_seconds(old, batches=5)
+        old_prior = builder_seconds(old, batches[:5])
 
         imagery = Imagery(root / 'naip')
         peer = imagery & Coarse(root / 'nlcd', crs=imagery.crs, res=imagery.res)
-        sampler = RandomGeoSampler(
-            peer, size=args.patch, length=args.batch * (args.batches + 1)
-        )
-        peer_loader = DataLoader(
-            peer, batch_size=args.batch, sampler=sampler, collate_fn=stack_samples
-        )
+        peer_loader = DataLoader(peer, batch_sampler=batches, collate_fn=stack_samples)
         seconds['TorchGeo peer (RasterDataset & RasterDataset, no prior)'] = timed(
             iter(peer_loader), args.batches
         )

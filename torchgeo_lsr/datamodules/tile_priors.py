@@ -324,11 +324,11 @@ class TilePriors:
             )
             # Padded pixel -> raw pixel, reflected at the tile's edges as np.pad
             # reflects the codes in build().
-            pad_rows = read_rows[0] + np.pad(
-                np.arange(read_rows[1] - read_rows[0]), (top, bottom), mode='reflect'
+            pad_rows = read_rows[0] + _reflected(
+                read_rows[1] - read_rows[0], top, bottom
             )
-            pad_cols = read_cols[0] + np.pad(
-                np.arange(read_cols[1] - read_cols[0]), (left, right), mode='reflect'
+            pad_cols = read_cols[0] + _reflected(
+                read_cols[1] - read_cols[0], left, right
             )
             kernel = builder.kernel
             rows.append(
@@ -350,6 +350,14 @@ class TilePriors:
             'prior_rows': torch.from_numpy(np.stack(rows)),
             'prior_cols': torch.from_numpy(np.stack(cols)),
         }
+
+
+@functools.lru_cache(maxsize=1024)
+def _reflected(length: int, before: int, after: int) -> np.ndarray:
+    """Indexes ``0..length-1`` padded as ``np.pad`` reflects (read-only, shared)."""
+    index = np.pad(np.arange(length), (before, after), mode='reflect')
+    index.flags.writeable = False
+    return index
 
 
 @functools.lru_cache(maxsize=256)
