@@ -6,7 +6,13 @@ import pytest
 import torch
 from torchgeo.datasets.utils import GeoSlice
 
-from tests.datamodules.two_tiles import X0, Y0, datamodule
+from tests.datamodules.two_tiles import (
+    X0,
+    Y0,
+    as_rasters,
+    datamodule,
+    road_and_building_files,
+)
 from torchgeo_lsr.datamodules.device_batch import collate_samples, complete_batch
 from torchgeo_lsr.datamodules.lsr import LSRDataModule
 from torchgeo_lsr.datamodules.margin_dataset import MarginDataset
@@ -99,10 +105,35 @@ def test_collate_pads_blocks_and_parts() -> None:
 
 def test_complete_batch_scales_uint8_and_leaves_the_rest() -> None:
     batch = {'image': torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)}
-    done = complete_batch(batch, torch.eye(2), 2, 255.0)
+    done = complete_batch(batch, None, 2, 255.0)
     assert done['image'].dtype == torch.float32
     assert bool((done['image'] == 1).all())
     floats = {'image': torch.rand(1, 3, 2, 2)}
     assert torch.equal(
-        complete_batch(dict(floats), torch.eye(2), 2, 255.0)['image'], floats['image']
+        complete_batch(dict(floats), None, 2, 255.0)['image'], floats['image']
     )
+
+
+@pytest.mark.parametrize('layers', ['vectors', 'rasters'])
+def test_fusion_rules_on_the_device_equal_the_loader(
+    scene: Path, tmp_path: Path, layers: str
+) -> None:
+    # A road across both tiles and a building on their shared edge: evidence at
+    # tile edges, where each tile's part sees only its own layers.
+    vectors = road_and_building_files(scene, tmp_path)
+    paths = vectors if layers == 'vectors' else as_rasters(scene, vectors, tmp_path)
+    dm = datamodule(
+        scene,
+        roads_paths=paths['roads'],
+        buildings_paths=paths['buildings'],
+        eval_patch_size=64,
+    )
+    assert dm.builder is not None
+    assert dm.builder.rules is not None
+    assert dm.builder.halo > dm.builder.kernel_size // 2  # rules reach further
+    dm.setup('fit')
+    assert isinstance(dm.train_dataset, MarginDataset)
+    check_equal(dm, dm.train_dataset, 32)
+    dm.setup('test')
+    assert isinstance(dm.test_dataset, MarginDataset)
+    check_equal(dm, dm.test_dataset, 64)

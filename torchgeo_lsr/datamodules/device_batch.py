@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchgeo.datasets.utils import Sample, stack_samples
 
-from ..priors.separable import priors_from_weights
+from ..priors.builder import PriorBuilder
+from ..priors.device_fusion import evidence_on_device
+from ..priors.separable import mass_from_weights, normalise_mass
 
 __all__ = ('collate_samples', 'complete_batch')
 
@@ -51,25 +53,30 @@ def collate_samples(samples: Iterable[Sample]) -> Sample:
     padded = []
     for sample in samples:
         rows, cols = sample['prior_rows'], sample['prior_cols']
-        padded.append(
-            {
-                **sample,
-                'prior_blocks': _pad(sample['prior_blocks'], (height, width)),
-                'prior_rows': _pad(rows, (parts, rows.shape[1], height)),
-                'prior_cols': _pad(cols, (parts, cols.shape[1], width)),
-            }
-        )
+        sample = {
+            **sample,
+            'prior_blocks': _pad(sample['prior_blocks'], (height, width)),
+            'prior_rows': _pad(rows, (parts, rows.shape[1], height)),
+            'prior_cols': _pad(cols, (parts, cols.shape[1], width)),
+        }
+        if 'prior_layers' in sample:
+            # Padding parts have empty windows: they add no evidence.
+            layers = sample['prior_layers']
+            sample['prior_layers'] = _pad(layers, (parts, *layers.shape[1:]))
+            sample['prior_windows'] = _pad(sample['prior_windows'], (parts, 8))
+        padded.append(sample)
     return stack_samples(padded)
 
 
 def complete_batch(
-    batch: Sample, extended: Tensor, num_classes: int, image_scale: float
+    batch: Sample, builder: PriorBuilder | None, num_classes: int, image_scale: float
 ) -> Sample:
     """Build the batch's priors on its device and scale uint8 imagery.
 
     Args:
         batch: the collated batch, on its device.
-        extended: (C, K + 1) co-occurrence matrix with its zero column.
+        builder: the prior builder (its matrix, blur and fusion rules; None:
+            the batch carries no block weights).
         num_classes: number of prior classes (invalid pixels get 1 / C).
         image_scale: uint8 imagery is divided by this.
 
@@ -78,12 +85,23 @@ def complete_batch(
         validity, and float imagery.
     """
     if 'prior_blocks' in batch:
-        prior, prior_valid = priors_from_weights(
-            extended,
+        assert builder is not None
+        mass = mass_from_weights(
+            torch.from_numpy(builder.extended_matrix),
             batch.pop('prior_blocks'),
             batch.pop('prior_rows'),
             batch.pop('prior_cols'),
         )
+        if 'prior_layers' in batch:
+            assert builder.rules is not None
+            mass = mass + evidence_on_device(
+                builder.rules,
+                builder.scheme,
+                batch.pop('prior_layers'),
+                batch.pop('prior_windows'),
+                builder.halo,
+            )
+        prior, prior_valid = normalise_mass(mass)
         valid = batch['valid'] & prior_valid
         batch['valid'] = valid
         batch['prior'] = torch.where(valid[:, None], prior, 1.0 / num_classes)

@@ -30,7 +30,6 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import torch
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader
 from torchgeo.datamodules import GeoDataModule
@@ -527,8 +526,4 @@ class LSRDataModule(GeoDataModule):
         Returns:
             The batch.
         """
-        builder = self.builder
-        if builder is None:
-            return batch
-        extended = torch.from_numpy(builder.extended_matrix)
-        return complete_batch(batch, extended, self.num_classes, self.image_scale)
+        return complete_batch(batch, self.builder, self.num_classes, self.image_scale)

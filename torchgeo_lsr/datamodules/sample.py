@@ -88,7 +88,7 @@ class SampleSpec:
         if self.device_priors and not self.device_priors_apply:
             raise ValueError(
                 'device_priors needs priors built from coarse codes with one '
-                'matrix, no fusion rules and no prior among the inputs'
+                'matrix and no prior among the inputs'
             )
         if self.uint8_image and not (
             self.device_priors and self.inputs == ('imagery',)
@@ -104,8 +104,8 @@ class SampleSpec:
     def device_priors_apply(self) -> bool:
         """The batch's device can build the priors (see :attr:`device_priors`).
 
-        Priors built from coarse codes with one matrix and no fusion rules, and a
-        network input without the prior's channels.
+        Priors built from coarse codes with one matrix (fusion rules included),
+        and a network input without the prior's channels.
         """
         return (
             self.priors is not None
@@ -427,7 +427,12 @@ class LSRSampleTransform:
                     sample.pop('coarse_cols').numpy(),
                 )
             out = spec.priors.weights(
-                coarse.numpy(), raw_transform, spec.tiles, windows, maps
+                coarse.numpy(),
+                raw_transform,
+                spec.tiles,
+                windows,
+                maps,
+                lambda rows, cols: self._layers(raw_transform, rows, cols, rasters),
             )
             # The device adds the prior's own validity (class mass in reach).
             valid = torch.ones(shape, dtype=torch.bool)

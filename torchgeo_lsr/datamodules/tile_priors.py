@@ -261,9 +261,8 @@ class TilePriors:
 
     @property
     def separable(self) -> bool:
-        """Priors can be built from block weights (one matrix, no fusion rules)."""
-        rules = self.builder.rules
-        return self.tile_builders is None and (rules is None or not rules.rules)
+        """Priors can be built on a device from :meth:`weights` (one matrix)."""
+        return self.tile_builders is None
 
     def weights(
         self,
@@ -272,13 +271,15 @@ class TilePriors:
         tiles: TileLayout,
         windows: Sequence[tuple[int, PixelWindow]],
         maps: tuple[np.ndarray, np.ndarray] | None = None,
+        layers: WindowLayers | None = None,
     ) -> dict[str, Tensor]:
         """What the device needs to build this sample's prior as :meth:`build` does.
 
         See :mod:`~torchgeo_lsr.priors.separable`: the distinct blocks of the raw
         sample's codes (as co-occurrence columns) and, for each tile's part, the
         blur weights of every block along rows and columns, with the halo the
-        tile's edges cut off reflected.
+        tile's edges cut off reflected; with fusion rules, each part's layers
+        (:mod:`~torchgeo_lsr.priors.device_fusion`).
 
         Args:
             values: (H + 2 halo, W + 2 halo) coarse raster values of the raw
@@ -289,11 +290,14 @@ class TilePriors:
             maps: the block row of every raw row and the block column of every
                 raw column, when ``values`` are blocks already (coarse pixels read
                 at their own resolution); None: ``values`` are on the raw grid.
+            layers: the auxiliary layers on a window of the raw sample (needed
+                with fusion rules).
 
         Returns:
             ``prior_blocks`` (h, w) int64 columns, ``prior_rows`` (P, H, h) and
             ``prior_cols`` (P, W, w) float32 weights (P >= 1 parts; all zero when
-            the sample meets no tile).
+            the sample meets no tile); with fusion rules also ``prior_layers``
+            (P, L, H + 2 halo, W + 2 halo) uint8 and ``prior_windows`` (P, 8).
 
         Raises:
             ValueError: On codes the matrix does not know.
@@ -307,49 +311,103 @@ class TilePriors:
         codes = self.codes(blocks)
         builder.check_codes(codes)
         blocks = builder.columns(codes)
-        halo = self.halo
         raw_shape = (len(block_rows), len(block_cols))
-        shape = (raw_shape[0] - 2 * halo, raw_shape[1] - 2 * halo)
-        rows, cols = [], []
-        for index, (row0, row1, col0, col1) in windows or [(-1, (0, 0, 0, 0))]:
-            if index < 0:
-                rows.append(np.zeros((shape[0], blocks.shape[0]), np.float32))
-                cols.append(np.zeros((shape[1], blocks.shape[1]), np.float32))
-                continue
-            read_rows, read_cols, (top, bottom, left, right) = halo_window(
-                (row0 + halo, row1 + halo),
-                (col0 + halo, col1 + halo),
-                halo,
-                tile_pixels(tiles.bounds[index], raw_transform, raw_shape),
-            )
-            # Padded pixel -> raw pixel, reflected at the tile's edges as np.pad
-            # reflects the codes in build().
-            pad_rows = read_rows[0] + _reflected(
-                read_rows[1] - read_rows[0], top, bottom
-            )
-            pad_cols = read_cols[0] + _reflected(
-                read_cols[1] - read_cols[0], left, right
-            )
-            kernel = builder.kernel
-            rows.append(
-                axis_weights(
-                    kernel, block_rows[pad_rows], (row0, row1), shape[0], len(blocks)
-                )
-            )
-            cols.append(
-                axis_weights(
-                    kernel,
-                    block_cols[pad_cols],
-                    (col0, col1),
-                    shape[1],
-                    blocks.shape[1],
-                )
-            )
-        return {
+        parts = [
+            self._part(index, window, raw_transform, tiles, raw_shape)
+            for index, window in windows
+        ]
+        rows = [
+            self._axis(block_rows, read[0], cut[:2], out[:2], raw_shape[0])
+            for read, cut, out in parts
+        ] or [np.zeros((raw_shape[0] - 2 * self.halo, len(blocks)), np.float32)]
+        cols = [
+            self._axis(block_cols, read[1], cut[2:], out[2:], raw_shape[1])
+            for read, cut, out in parts
+        ] or [np.zeros((raw_shape[1] - 2 * self.halo, blocks.shape[1]), np.float32)]
+        out = {
             'prior_blocks': torch.from_numpy(blocks.astype(np.int64)),
             'prior_rows': torch.from_numpy(np.stack(rows)),
             'prior_cols': torch.from_numpy(np.stack(cols)),
         }
+        rules = builder.rules
+        if rules is not None and rules.rules:
+            assert layers is not None
+            out.update(_part_layers(parts, layers, rules.layers, raw_shape))
+        return out
+
+    def _part(
+        self,
+        index: int,
+        window: PixelWindow,
+        raw_transform: Affine,
+        tiles: TileLayout,
+        raw_shape: tuple[int, int],
+    ) -> tuple[tuple[tuple[int, int], tuple[int, int]], tuple[int, ...], PixelWindow]:
+        """A tile's part: its read window on the raw sample, the cut halo, output."""
+        row0, row1, col0, col1 = window
+        halo = self.halo
+        read_rows, read_cols, cut = halo_window(
+            (row0 + halo, row1 + halo),
+            (col0 + halo, col1 + halo),
+            halo,
+            tile_pixels(tiles.bounds[index], raw_transform, raw_shape),
+        )
+        return (read_rows, read_cols), cut, window
+
+    def _axis(
+        self,
+        block_of: np.ndarray,
+        read: tuple[int, int],
+        cut: tuple[int, ...],
+        output: tuple[int, int],
+        raw_length: int,
+    ) -> np.ndarray:
+        """One part's blur weights of every block along one axis."""
+        kernel = self.builder.kernel
+        # Padded pixel -> raw pixel, reflected at the tile's edges as np.pad
+        # reflects the codes in build(); the halo beyond the kernel's reach
+        # (wider for fusion rules) is trimmed as build() trims it.
+        padded = read[0] + _reflected(read[1] - read[0], cut[0], cut[1])
+        trim = self.halo - len(kernel) // 2
+        if trim:
+            padded = padded[trim : len(padded) - trim]
+        blocks = int(block_of.max()) + 1
+        return axis_weights(
+            kernel, block_of[padded], output, raw_length - 2 * self.halo, blocks
+        )
+
+
+def _part_layers(
+    parts: Sequence[tuple[tuple[tuple[int, int], tuple[int, int]], Any, PixelWindow]],
+    layers: WindowLayers,
+    names: Sequence[str],
+    raw_shape: tuple[int, int],
+) -> dict[str, Tensor]:
+    """Each part's fusion layers on the raw sample (zero outside its read window).
+
+    Args:
+        parts: each part's read window, cut halo and output window.
+        layers: the auxiliary layers on a window of the raw sample.
+        names: the rules' layers, in order.
+        raw_shape: (H, W) of the raw sample.
+
+    Returns:
+        ``prior_layers`` (P, L, H, W) uint8 and ``prior_windows`` (P, 8) int64
+        (read and output windows; one empty part when there is none).
+    """
+    stacked = np.zeros((max(len(parts), 1), len(names), *raw_shape), np.uint8)
+    boxes = np.zeros((max(len(parts), 1), 8), np.int64)
+    for number, ((rows, cols), _, output) in enumerate(parts):
+        found = layers(rows, cols)
+        for channel, name in enumerate(names):
+            stacked[number, channel, rows[0] : rows[1], cols[0] : cols[1]] = (
+                np.asarray(found[name]) > 0
+            )
+        boxes[number] = [*rows, *cols, *output]
+    return {
+        'prior_layers': torch.from_numpy(stacked),
+        'prior_windows': torch.from_numpy(boxes),
+    }
 
 
 @functools.lru_cache(maxsize=1024)

@@ -21,7 +21,13 @@ from torch import Tensor
 
 from .builder import MIN_INFORMATION
 
-__all__ = ('axis_weights', 'compress_blocks', 'priors_from_weights')
+__all__ = (
+    'axis_weights',
+    'compress_blocks',
+    'mass_from_weights',
+    'normalise_mass',
+    'priors_from_weights',
+)
 
 
 def _run_starts(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,10 +120,10 @@ def _axis_weights(
     return weights.reshape(length, blocks).astype(np.float32)
 
 
-def priors_from_weights(
+def mass_from_weights(
     extended: Tensor, blocks: Tensor, rows: Tensor, cols: Tensor
-) -> tuple[Tensor, Tensor]:
-    """A batch of priors from block columns and axis weights, on their device.
+) -> Tensor:
+    """A batch's blurred class mass from block columns and axis weights.
 
     Args:
         extended: (C, K + 1) co-occurrence matrix with its zero column (nodata).
@@ -126,15 +132,50 @@ def priors_from_weights(
         cols: (B, P, W, w) column weights of each part (zero outside it).
 
     Returns:
-        The (B, C, H, W) prior (0 where invalid) and its (B, H, W) validity (the
-        pixels with class mass above the builder's ``MIN_INFORMATION``).
+        (B, C, H, W) float32 class mass, zero where it carries no information
+        (total at most the builder's ``MIN_INFORMATION``), as the builder's.
     """
     with torch.autocast(blocks.device.type, enabled=False):
         table = extended.to(device=blocks.device, dtype=torch.float32)
         remapped = table[:, blocks].permute(1, 0, 2, 3)  # (B, C, h, w)
         left = torch.einsum('bpoh,bchw->bpcow', rows.float(), remapped)
         mass = torch.einsum('bpcow,bpqw->bcoq', left, cols.float()).clamp_min(0)
-        total = mass.sum(1, keepdim=True)
+        informed = mass.sum(1, keepdim=True) > MIN_INFORMATION
+        return torch.where(informed, mass, 0.0)
+
+
+def normalise_mass(mass: Tensor) -> tuple[Tensor, Tensor]:
+    """Class mass (plus any fusion evidence) as priors and their validity.
+
+    Args:
+        mass: (B, C, H, W) class mass.
+
+    Returns:
+        The (B, C, H, W) prior (0 where invalid) and its (B, H, W) validity (the
+        pixels with class mass above the builder's ``MIN_INFORMATION``).
+    """
+    with torch.autocast(mass.device.type, enabled=False):
+        total = mass.float().sum(1, keepdim=True)
         valid = total > MIN_INFORMATION
         prior = torch.where(valid, mass / total.clamp_min(MIN_INFORMATION), 0.0)
     return prior, valid.squeeze(1)
+
+
+def priors_from_weights(
+    extended: Tensor, blocks: Tensor, rows: Tensor, cols: Tensor
+) -> tuple[Tensor, Tensor]:
+    """A batch of priors from block columns and axis weights, on their device.
+
+    :func:`mass_from_weights`, then :func:`normalise_mass` (without fusion
+    evidence).
+
+    Args:
+        extended: (C, K + 1) co-occurrence matrix with its zero column (nodata).
+        blocks: (B, h, w) column index of each block.
+        rows: (B, P, H, h) row weights of each of P parts (tiles) of a sample.
+        cols: (B, P, W, w) column weights of each part (zero outside it).
+
+    Returns:
+        The (B, C, H, W) prior (0 where invalid) and its (B, H, W) validity.
+    """
+    return normalise_mass(mass_from_weights(extended, blocks, rows, cols))
