@@ -132,7 +132,7 @@ def device_step_seconds(dm: LSRDataModule, batches: list[list[GeoSlice]]) -> flo
     """Seconds per batch of building the priors of loader batches on the CPU."""
     view = dm.train_dataloader().dataset
     loaded = [dm.collate_fn([view[q] for q in b]) for b in batches]
-    assert 'prior_blocks' in loaded[0]
+    assert 'prior_mass' in loaded[0]
     dm.on_after_batch_transfer(dict(loaded[0]), 0)
     start = time.perf_counter()
     for batch in loaded[1:]:

@@ -7,8 +7,13 @@ import torch
 
 from tests.data.common import KERNEL, SIGMA
 from tests.reference_prior import prior_of_codes
-from torchgeo_lsr.datamodules import ChesapeakeLSRDataModule
+from torchgeo_lsr.datamodules import (
+    ChesapeakeLSRDataModule,
+    LSRSampleTransform,
+    MarginDataset,
+)
 from torchgeo_lsr.datamodules.chesapeake import resolve_states
+from torchgeo_lsr.datamodules.device_batch import collate_samples
 from torchgeo_lsr.priors import PriorBuilder, load_cooccurrence, write_prior
 
 UINT8_TOLERANCE = 4 / 255
@@ -174,3 +179,25 @@ def test_package_priors_equal_an_independent_reference(
             written = src.read()
         np.testing.assert_array_equal(np.isfinite(written).all(0), valid)
         np.testing.assert_allclose(np.nan_to_num(written), expected, atol=1e-5)
+
+
+def test_device_priors_with_a_matrix_per_state(chesapeake_root: Path) -> None:
+    # ny+pa: each state's tiles take that state's co-occurrence matrix; the loader
+    # ships each tile part's remapped mass, the device blurs and normalises it.
+    dm = datamodule(chesapeake_root, states='ny+pa', prior='nlcd')
+    dm.setup('test')
+    dataset = dm.test_dataset
+    assert isinstance(dataset, MarginDataset)
+    assert dataset.device_reads is not None
+    transform = dataset.transforms
+    assert isinstance(transform, LSRSampleTransform)
+    assert transform.spec.priors is not None
+    assert transform.spec.priors.tile_builders is not None
+    index = list(dm.test_sampler)
+    view = dataset.loader_view()
+    loaded = collate_samples([view[q] for q in index])
+    batch = dm.on_after_batch_transfer(loaded, 0)
+    whole = collate_samples([dataset[q] for q in index])
+    torch.testing.assert_close(batch['prior'], whole['prior'], atol=1e-5, rtol=0)
+    assert torch.equal(batch['valid'], whole['valid'])
+    assert torch.equal(batch['image'], whole['image'])

@@ -87,7 +87,7 @@ def test_loader_priors_where_the_device_cannot_build_them(scene: Path) -> None:
 def test_collate_pads_blocks_and_parts() -> None:
     samples = [
         {
-            'prior_blocks': torch.zeros(h, w, dtype=torch.int64),
+            'prior_mass': torch.zeros(p, 5, h, w),
             'prior_rows': torch.ones(p, 8, h),
             'prior_cols': torch.ones(p, 8, w),
             'valid': torch.ones(8, 8, dtype=torch.bool),
@@ -95,7 +95,7 @@ def test_collate_pads_blocks_and_parts() -> None:
         for h, w, p in [(2, 3, 1), (4, 1, 2)]
     ]
     batch = collate_samples(samples)
-    assert batch['prior_blocks'].shape == (2, 4, 3)
+    assert batch['prior_mass'].shape == (2, 2, 5, 4, 3)
     assert batch['prior_rows'].shape == (2, 2, 8, 4)
     assert batch['prior_cols'].shape == (2, 2, 8, 3)
     # Padding has zero weight.

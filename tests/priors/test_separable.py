@@ -36,9 +36,9 @@ def device_prior(
         weights.append(
             axis_weights(builder.kernel, index[padded], (0, length), length, count)
         )
+    masses = torch.from_numpy(builder.remap(blocks))[None, None].to(device)
     prior, valid = priors_from_weights(
-        torch.from_numpy(builder.extended_matrix).to(device),
-        torch.from_numpy(builder.columns(blocks).astype(np.int64))[None].to(device),
+        masses,
         torch.from_numpy(weights[0])[None, None].to(device),
         torch.from_numpy(weights[1])[None, None].to(device),
     )

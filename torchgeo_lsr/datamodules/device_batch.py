@@ -45,17 +45,20 @@ def collate_samples(samples: Iterable[Sample]) -> Sample:
         The stacked batch.
     """
     samples = list(samples)
-    if not samples or 'prior_blocks' not in samples[0]:
+    if not samples or 'prior_mass' not in samples[0]:
         return stack_samples(samples)
-    height = max(int(s['prior_blocks'].shape[0]) for s in samples)
-    width = max(int(s['prior_blocks'].shape[1]) for s in samples)
+    height = max(int(s['prior_mass'].shape[-2]) for s in samples)
+    width = max(int(s['prior_mass'].shape[-1]) for s in samples)
     parts = max(int(s['prior_rows'].shape[0]) for s in samples)
     padded = []
     for sample in samples:
         rows, cols = sample['prior_rows'], sample['prior_cols']
         sample = {
             **sample,
-            'prior_blocks': _pad(sample['prior_blocks'], (height, width)),
+            'prior_mass': _pad(
+                sample['prior_mass'],
+                (parts, sample['prior_mass'].shape[1], height, width),
+            ),
             'prior_rows': _pad(rows, (parts, rows.shape[1], height)),
             'prior_cols': _pad(cols, (parts, cols.shape[1], width)),
         }
@@ -84,13 +87,10 @@ def complete_batch(
         The batch with ``prior`` (B, C, H, W), ``valid`` including the prior's
         validity, and float imagery.
     """
-    if 'prior_blocks' in batch:
+    if 'prior_mass' in batch:
         assert builder is not None
         mass = mass_from_weights(
-            torch.from_numpy(builder.extended_matrix),
-            batch.pop('prior_blocks'),
-            batch.pop('prior_rows'),
-            batch.pop('prior_cols'),
+            batch.pop('prior_mass'), batch.pop('prior_rows'), batch.pop('prior_cols')
         )
         if 'prior_layers' in batch:
             assert builder.rules is not None

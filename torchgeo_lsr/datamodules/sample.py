@@ -87,8 +87,8 @@ class SampleSpec:
         object.__setattr__(self, 'label_nodata', tuple(self.label_nodata))
         if self.device_priors and not self.device_priors_apply:
             raise ValueError(
-                'device_priors needs priors built from coarse codes with one '
-                'matrix and no prior among the inputs'
+                'device_priors needs priors built from coarse codes and no prior '
+                'among the inputs'
             )
         if self.uint8_image and not (
             self.device_priors and self.inputs == ('imagery',)
@@ -104,14 +104,10 @@ class SampleSpec:
     def device_priors_apply(self) -> bool:
         """The batch's device can build the priors (see :attr:`device_priors`).
 
-        Priors built from coarse codes with one matrix (fusion rules included),
-        and a network input without the prior's channels.
+        Priors built from coarse codes (fusion rules and per-tile matrices
+        included), and a network input without the prior's channels.
         """
-        return (
-            self.priors is not None
-            and self.priors.separable
-            and 'prior' not in self.inputs
-        )
+        return self.priors is not None and 'prior' not in self.inputs
 
 
 class LSRSampleTransform:

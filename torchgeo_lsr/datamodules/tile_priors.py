@@ -259,11 +259,6 @@ class TilePriors:
             valid[row0:row1, col0:col1] = piece_valid
         return torch.from_numpy(prior), torch.from_numpy(valid)
 
-    @property
-    def separable(self) -> bool:
-        """Priors can be built on a device from :meth:`weights` (one matrix)."""
-        return self.tile_builders is None
-
     def weights(
         self,
         values: np.ndarray,
@@ -275,11 +270,11 @@ class TilePriors:
     ) -> dict[str, Tensor]:
         """What the device needs to build this sample's prior as :meth:`build` does.
 
-        See :mod:`~torchgeo_lsr.priors.separable`: the distinct blocks of the raw
-        sample's codes (as co-occurrence columns) and, for each tile's part, the
-        blur weights of every block along rows and columns, with the halo the
-        tile's edges cut off reflected; with fusion rules, each part's layers
-        (:mod:`~torchgeo_lsr.priors.device_fusion`).
+        See :mod:`~torchgeo_lsr.priors.separable`: for each tile's part, the
+        remapped class mass of the distinct blocks of the raw sample's codes
+        (through that tile's matrix) and the blur weights of every block along
+        rows and columns, with the halo the tile's edges cut off reflected; with
+        fusion rules, each part's layers (:mod:`~torchgeo_lsr.priors.device_fusion`).
 
         Args:
             values: (H + 2 halo, W + 2 halo) coarse raster values of the raw
@@ -294,9 +289,9 @@ class TilePriors:
                 with fusion rules).
 
         Returns:
-            ``prior_blocks`` (h, w) int64 columns, ``prior_rows`` (P, H, h) and
-            ``prior_cols`` (P, W, w) float32 weights (P >= 1 parts; all zero when
-            the sample meets no tile); with fusion rules also ``prior_layers``
+            ``prior_mass`` (P, C, h, w), ``prior_rows`` (P, H, h) and
+            ``prior_cols`` (P, W, w) float32 (P >= 1 parts; all zero when the
+            sample meets no tile); with fusion rules also ``prior_layers``
             (P, L, H + 2 halo, W + 2 halo) uint8 and ``prior_windows`` (P, 8).
 
         Raises:
@@ -309,23 +304,24 @@ class TilePriors:
         else:
             blocks, (block_rows, block_cols) = values, maps
         codes = self.codes(blocks)
-        builder.check_codes(codes)
-        blocks = builder.columns(codes)
         raw_shape = (len(block_rows), len(block_cols))
         parts = [
             self._part(index, window, raw_transform, tiles, raw_shape)
             for index, window in windows
         ]
+        masses = [self._tile_mass(codes, index) for index, _ in windows] or [
+            np.zeros((builder.scheme.num_classes, *codes.shape), np.float32)
+        ]
         rows = [
             self._axis(block_rows, read[0], cut[:2], out[:2], raw_shape[0])
             for read, cut, out in parts
-        ] or [np.zeros((raw_shape[0] - 2 * self.halo, len(blocks)), np.float32)]
+        ] or [np.zeros((raw_shape[0] - 2 * self.halo, len(codes)), np.float32)]
         cols = [
             self._axis(block_cols, read[1], cut[2:], out[2:], raw_shape[1])
             for read, cut, out in parts
-        ] or [np.zeros((raw_shape[1] - 2 * self.halo, blocks.shape[1]), np.float32)]
+        ] or [np.zeros((raw_shape[1] - 2 * self.halo, codes.shape[1]), np.float32)]
         out = {
-            'prior_blocks': torch.from_numpy(blocks.astype(np.int64)),
+            'prior_mass': torch.from_numpy(np.stack(masses)),
             'prior_rows': torch.from_numpy(np.stack(rows)),
             'prior_cols': torch.from_numpy(np.stack(cols)),
         }
@@ -334,6 +330,12 @@ class TilePriors:
             assert layers is not None
             out.update(_part_layers(parts, layers, rules.layers, raw_shape))
         return out
+
+    def _tile_mass(self, codes: np.ndarray, index: int) -> np.ndarray:
+        """Blocks' codes remapped through one tile's matrix (checked by it)."""
+        builder = self.tile_builders[index] if self.tile_builders else self.builder
+        builder.check_codes(codes)
+        return builder.remap(codes)
 
     def _part(
         self,

@@ -9,8 +9,9 @@ class ``c`` is ``W_y M_c W_x^T``, where each ``W`` (output pixels x blocks) hold
 kernel's weight of every block for every output row or column.
 
 The loader computes the tiny ``W`` matrices (:func:`axis_weights`, from 1-D index
-maps) and ships the block codes instead of a (C, H, W) float prior; the batch's device
-does the products and the renormalisation (:func:`priors_from_weights`). Equal to the
+maps) and ``M`` (each tile's matrix may differ) and ships them instead of a (C, H, W)
+float prior; the batch's device does the products and the renormalisation
+(:func:`priors_from_weights`). Equal to the
 CPU builder to float rounding (tests: 1e-5), with no FFT, and exact for any grid:
 codes that are not in blocks (warped rasters) are simply blocks of one pixel.
 """
@@ -120,25 +121,21 @@ def _axis_weights(
     return weights.reshape(length, blocks).astype(np.float32)
 
 
-def mass_from_weights(
-    extended: Tensor, blocks: Tensor, rows: Tensor, cols: Tensor
-) -> Tensor:
-    """A batch's blurred class mass from block columns and axis weights.
+def mass_from_weights(masses: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    """A batch's blurred class mass from its blocks' class mass and axis weights.
 
     Args:
-        extended: (C, K + 1) co-occurrence matrix with its zero column (nodata).
-        blocks: (B, h, w) column index of each block.
-        rows: (B, P, H, h) row weights of each of P parts (tiles) of a sample.
+        masses: (B, P, C, h, w) remapped class mass of the blocks, through the
+            matrix of each of P parts (tiles) of a sample.
+        rows: (B, P, H, h) row weights of each part.
         cols: (B, P, W, w) column weights of each part (zero outside it).
 
     Returns:
         (B, C, H, W) float32 class mass, zero where it carries no information
         (total at most the builder's ``MIN_INFORMATION``), as the builder's.
     """
-    with torch.autocast(blocks.device.type, enabled=False):
-        table = extended.to(device=blocks.device, dtype=torch.float32)
-        remapped = table[:, blocks].permute(1, 0, 2, 3)  # (B, C, h, w)
-        left = torch.einsum('bpoh,bchw->bpcow', rows.float(), remapped)
+    with torch.autocast(masses.device.type, enabled=False):
+        left = torch.einsum('bpoh,bpchw->bpcow', rows.float(), masses.float())
         mass = torch.einsum('bpcow,bpqw->bcoq', left, cols.float()).clamp_min(0)
         informed = mass.sum(1, keepdim=True) > MIN_INFORMATION
         return torch.where(informed, mass, 0.0)
@@ -162,20 +159,19 @@ def normalise_mass(mass: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def priors_from_weights(
-    extended: Tensor, blocks: Tensor, rows: Tensor, cols: Tensor
+    masses: Tensor, rows: Tensor, cols: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """A batch of priors from block columns and axis weights, on their device.
+    """A batch of priors from its blocks' class mass and axis weights.
 
     :func:`mass_from_weights`, then :func:`normalise_mass` (without fusion
     evidence).
 
     Args:
-        extended: (C, K + 1) co-occurrence matrix with its zero column (nodata).
-        blocks: (B, h, w) column index of each block.
-        rows: (B, P, H, h) row weights of each of P parts (tiles) of a sample.
+        masses: (B, P, C, h, w) remapped class mass of the blocks of each part.
+        rows: (B, P, H, h) row weights of each part.
         cols: (B, P, W, w) column weights of each part (zero outside it).
 
     Returns:
         The (B, C, H, W) prior (0 where invalid) and its (B, H, W) validity.
     """
-    return normalise_mass(mass_from_weights(extended, blocks, rows, cols))
+    return normalise_mass(mass_from_weights(masses, rows, cols))
