@@ -126,8 +126,6 @@ class LSRSampleTransform:
             spec: what to make of each sample.
         """
         self.spec = spec
-        # (H, W) of the sample being made without its halo (set per call).
-        self._cropped_shape = (-1, -1)
 
     @property
     def halo(self) -> int:
@@ -164,16 +162,21 @@ class LSRSampleTransform:
         """The prior builder (None when precomputed priors are read)."""
         return self.spec.priors.builder if self.spec.priors is not None else None
 
-    def _crop(self, data: Tensor) -> Tensor:
+    def _crop(self, data: Tensor, cropped: tuple[int, ...] | None = None) -> Tensor:
         """A raw-sample array without its halo (last two dimensions).
 
-        Arrays the fast path read without the halo
-        (:attr:`MarginDataset.trim`) are already cropped: they are smaller than
-        the raw sample by twice the halo.
+        Args:
+            data: the array.
+            cropped: (H, W) of the sample without its halo, when ``data`` may be
+                cropped already (the fast path reads imagery and labels without
+                the halo, :attr:`~.margin_dataset.DeviceReads.trim`).
+
+        Returns:
+            The array without the halo.
         """
         h = self.halo
         height, width = data.shape[-2:]
-        if (height, width) == self._cropped_shape:
+        if cropped is not None and (height, width) == tuple(cropped):
             return data
         return data[..., h : height - h, h : width - h]
 
@@ -337,7 +340,7 @@ class LSRSampleTransform:
         """
         scheme = self.spec.label_scheme
         assert scheme is not None
-        codes = self._crop(mask).numpy()
+        codes = self._crop(mask, tuple(valid.shape)).numpy()
         labels = scheme.to_index(codes).astype(np.int64)
         suspect = (labels < 0) & np.broadcast_to(valid.numpy(), labels.shape)
         if self.spec.label_nodata:
@@ -397,12 +400,12 @@ class LSRSampleTransform:
         spec = self.spec
         raw_transform = Affine(*(float(v) for v in sample['transform'][:6]))
         xmin, xmax, xres, ymin, ymax, yres = sample['bounds'][:6].tolist()
-        self._cropped_shape = (
+        cropped = (
             round((ymax - ymin) / yres) - 2 * self.halo,
             round((xmax - xmin) / xres) - 2 * self.halo,
         )
         transform = raw_transform @ Affine.translation(self.halo, self.halo)
-        image = self._crop(sample['image'])
+        image = self._crop(sample['image'], cropped)
         if not spec.uint8_image:
             image = image.float()
         shape = (int(image.shape[-2]), int(image.shape[-1]))
